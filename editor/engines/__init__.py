@@ -1,0 +1,1 @@
+"""Engines: pure edit runners. Dataclasses in, dataclasses out; no ORM, no request."""

@@ -1,0 +1,70 @@
+"""The contract every engine honours: what an edit asks for and what it gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Output ratios the form offers (Runway's gen4_aleph list).
+RATIOS = (
+    "1280:720",
+    "720:1280",
+    "1104:832",
+    "960:960",
+    "832:1104",
+    "1584:672",
+    "848:480",
+    "640:480",
+)
+
+SEED_MAX = 4_294_967_295
+
+# Called with a fraction 0..1 of the work done. It may raise EditCancelled to stop the engine.
+ProgressFn = Callable[[float], None]
+
+
+def ratio_size(ratio: str) -> tuple[int, int]:
+    """Return (width, height) for a ratio string such as "1280:720"."""
+    w, h = ratio.split(":")
+    return int(w), int(h)
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    input_path: Path
+    output_path: Path
+    prompt: str
+    ratio: str
+    seed: int
+    references: tuple[Path, ...] = ()
+    mask_path: Path | None = None
+    public_figure_threshold: str = "auto"
+    model: str = ""
+    trim_start: float = 0.0
+    # Written into the output MP4's metadata (prompt, seed, engine, ...).
+    recipe: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EditResult:
+    output_path: Path
+    # One line a user reads: "golden-hour look · reframe 960:960 · grain (seed 42)".
+    summary: str
+    # JSON-serialisable description of what was done, stored with the edit.
+    plan: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class EngineError(Exception):
+    """The one error type engines raise: a stable code, a message a user can read, retryable or not."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class EditCancelled(Exception):
+    """Raised by a progress callback to stop an engine mid-run."""
