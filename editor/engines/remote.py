@@ -266,15 +266,13 @@ def build_body(
     if prompt:
         body["promptText"] = prompt
     references = list(reference_uris)
-    if len(references) > MAX_REFERENCES[model]:
-        raise _bad(f"{model} takes at most {MAX_REFERENCES[model]} reference image(s).")
+    _check_count(model, len(references), MAX_REFERENCES[model], "reference image")
     for uri in references:
         _check_uri(uri, "image", "the reference image")
     if references:
         body["references"] = [{"type": "image", "uri": uri} for uri in references]
     frames = [k if isinstance(k, Keyframe) else Keyframe(float(k[0]), k[1]) for k in keyframes]
-    if len(frames) > MAX_KEYFRAMES[model]:
-        raise _bad(f"{model} takes at most {MAX_KEYFRAMES[model]} keyframe image(s).")
+    _check_count(model, len(frames), MAX_KEYFRAMES[model], "keyframe image")
     for frame in frames:
         if frame.seconds < 0 or (video_seconds is not None and frame.seconds > video_seconds):
             raise _bad(f"A keyframe at {frame.seconds:g} s lies outside the clip.")
@@ -295,6 +293,13 @@ def build_body(
         raise _bad("The public-figure threshold must be 'auto' or 'low'.")
     body["contentModeration"] = {"publicFigureThreshold": public_figure_threshold}
     return body
+
+
+def _check_count(model: str, count: int, limit: int, thing: str) -> None:
+    if count > limit == 0:
+        raise _bad(f"{model} does not take a {thing}.")
+    if count > limit:
+        raise _bad(f"{model} takes at most {limit} {thing}{'s' if limit > 1 else ''}.")
 
 
 def _utf16_len(text: str) -> int:
