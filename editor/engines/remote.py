@@ -12,7 +12,8 @@ How the edit state machine uses it (one `RemoteClient` per job; close it, or use
    The create is retried here only when nothing reached the provider (connection refused, connect
    timeout) or on a 429 with a short Retry-After. `kind == "unknown_outcome"` means the task may exist
    and be billed: move the edit to needs_attention and never POST again without the user.
-4. Poll with a deferred task (`run_after` >= 5 s, jittered): `get_task(task_id)` returns a `RemoteTask`.
+4. Poll with a deferred task (`run_after = poll_delay(polls)`: 5 s or more, jittered): `get_task(task_id)`
+   returns a `RemoteTask`.
    Transient read errors are retried inside the call with capped backoff; when they persist it raises
    `kind == "unavailable"` (retryable): re-enqueue the poll later. PENDING and THROTTLED are queueing,
    RUNNING carries `progress` (0..1 or None).
@@ -236,6 +237,13 @@ class FailureInfo:
     # Repeated moderation hits can get the account suspended; warn the user.
     suspension_warning: bool
     code: str | None
+
+
+def poll_delay(polls: int, *, jitter: Callable[[], float] = random.random) -> float:
+    """Return seconds until the next status read (for run_after): 5 s at first, slower for long queues."""
+    # Runway asks for no more than one read every ~5 s; a task queued for minutes needs far fewer.
+    base = 5.0 if polls < 24 else 10.0 if polls < 60 else 20.0
+    return base * (1 + 0.5 * jitter())
 
 
 # ---------------------------------------------------------------- request bodies
@@ -697,15 +705,19 @@ class RemoteClient:
             self._sleep(delay)
 
     def _read_error(self, response: httpx.Response) -> RemoteError:
-        if response.status_code == 429:
+        status = response.status_code
+        if status == 429:
             return RemoteError(
                 "unavailable",
                 f"{self.label} is limiting requests for now; it will be asked again.",
                 retryable=True,
                 retry_after=_retry_after(response),
-                status=429,
+                status=status,
             )
-        return self._error_from_response(response, creating=False)
+        _, code, _ = self._error_details(response)
+        return RemoteError(
+            "unavailable", f"{self.label} is having trouble ({status}); it will be asked again.", retryable=True, code=code, status=status
+        )
 
     def _backoff(self, attempt: int) -> float:
         # Exponential, capped, with up to +50% random jitter as Runway asks.
@@ -713,19 +725,19 @@ class RemoteClient:
         return base * (1 + 0.5 * self._jitter())
 
     def _error_from_response(self, response: httpx.Response, *, creating: bool) -> RemoteError:
+        """Map a final non-success answer to a RemoteError; for a create, a 5xx means the outcome is unknown."""
         status = response.status_code
         text, code, issues = self._error_details(response)
         detail = f": {text}" if text else ""
-        if status == 429:
-            return self._rate_limited(response)
         if _is_comet_bad_request(response):
             return RemoteError("bad_request", f"{self.label} rejected the request{detail}", code=code, status=status)
-        if status >= 500:
+        if status == 429:
+            return self._rate_limited(response) if creating else self._read_error(response)
+        if _is_transient(response):
+            # For a create, a server error or timeout answer may come after the task was made.
             if creating:
                 return self._unknown_outcome(f"it answered {status}", code=code, status=status)
-            return RemoteError(
-                "unavailable", f"{self.label} is having trouble ({status}); it will be asked again.", retryable=True, code=code, status=status
-            )
+            return self._read_error(response)
         if status == 401:
             return RemoteError(
                 "auth",
@@ -740,8 +752,6 @@ class RemoteClient:
             return RemoteError(
                 "bad_response", f"{self.label} answered with a redirect ({status}); check the base URL setting.", status=status
             )
-        if creating and status in (408, 409):
-            return self._unknown_outcome(f"it answered {status}", code=code, status=status)
         if status >= 400:
             reason = "; ".join(issues) if issues else text or f"status {status}"
             return RemoteError("bad_request", f"{self.label} rejected the request: {reason}", code=code, status=status)

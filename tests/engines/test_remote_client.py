@@ -16,6 +16,7 @@ from editor.engines.remote import (
     RemoteError,
     TaskStatus,
     parse_output_hosts,
+    poll_delay,
 )
 
 RUNWAY = "https://api.dev.runwayml.com"
@@ -394,6 +395,14 @@ def test_get_task_gives_up_with_a_retryable_error(time_):
     assert route.call_count == 4 and error.retryable
 
 
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503])
+@respx.mock
+def test_get_task_keeps_a_persistent_transient_answer_retryable(time_, status):
+    route = respx.get(f"{RUNWAY}/v1/tasks/{TASK}").respond(status, json={"error": "busy"})
+    error = raises("unavailable", lambda: runway(time_).get_task(TASK))
+    assert route.call_count == 4 and error.retryable and error.status == status
+
+
 @respx.mock
 def test_get_task_honours_retry_after_on_429(time_):
     respx.get(f"{RUNWAY}/v1/tasks/{TASK}").mock(
@@ -634,3 +643,14 @@ def test_key_never_appears_in_errors_or_logs(time_, caplog, tmp_path):
     for record in caplog.records:
         assert KEY not in record.getMessage()
     assert KEY not in caplog.text
+
+
+# ---------------------------------------------------------------- poll cadence
+
+
+def test_poll_delay_never_reads_faster_than_every_five_seconds_and_slows_for_long_queues():
+    assert poll_delay(0, jitter=lambda: 0.0) == 5.0
+    assert poll_delay(0, jitter=lambda: 1.0) == 7.5
+    assert poll_delay(30, jitter=lambda: 0.0) == 10.0
+    assert poll_delay(500, jitter=lambda: 0.0) == 20.0
+    assert min(poll_delay(n) for n in range(200)) >= 5.0
