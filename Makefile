@@ -33,3 +33,7 @@ test: install browser
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+.PHONY: bench-pages
+bench-pages: install
+	$(PY) bench/pages.py

@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "aleph_studio.urls"
@@ -122,6 +123,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so worker subprocesses in the tests can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -143,6 +146,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the app and static folders too, so a fresh checkout works before collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # User media is private: it is only ever served through the permission-checked media view,
 # so MEDIA_URL is never exposed by a URL pattern.
@@ -198,10 +204,40 @@ ALEPH_IMPORT_TIMEOUT_SECONDS = envint("ALEPH_IMPORT_TIMEOUT_SECONDS", 60, minimu
 ALEPH_STALE_SECONDS = envint("ALEPH_STALE_SECONDS", 120, minimum=5)
 ALEPH_REAPER_INTERVAL_SECONDS = envint("ALEPH_REAPER_INTERVAL_SECONDS", 30, minimum=1)
 
+# Remote engines. Each appears in the Engine control only when its key is set; keys come from the
+# environment only and never reach a page or a log line.
+RUNWAYML_API_SECRET = os.environ.get("RUNWAYML_API_SECRET", "")
+RUNWAYML_BASE_URL = os.environ.get("RUNWAYML_BASE_URL", "https://api.dev.runwayml.com")
+COMETAPI_KEY = os.environ.get("COMETAPI_KEY", "")
+COMETAPI_BASE_URL = os.environ.get("COMETAPI_BASE_URL", "https://api.cometapi.com/runwayml")
+# Hosts remote results may be downloaded from (host or host:port, comma-separated; plain http only
+# for loopback hosts listed here).
+ALEPH_OUTPUT_HOSTS = envlist("ALEPH_OUTPUT_HOSTS", "")
+ALEPH_REMOTE_CONNECT_TIMEOUT = envint("ALEPH_REMOTE_CONNECT_TIMEOUT", 10, minimum=1)
+ALEPH_REMOTE_READ_TIMEOUT = envint("ALEPH_REMOTE_READ_TIMEOUT", 60, minimum=1)
+
+
+def _check_remote_settings() -> None:
+    from urllib.parse import urlsplit
+
+    for name in ("RUNWAYML_BASE_URL", "COMETAPI_BASE_URL"):
+        parts = urlsplit(globals()[name])
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ImproperlyConfigured(f"{name} must be an https URL, got {globals()[name]!r}")
+
+
+_check_remote_settings()
+
 # Uploads larger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("ALEPH_UPLOAD_TEMP_DIR") or None
+
+# Rate limits (log-in, sign-up, public share pages) count in this cache. The default is per
+# process; point CACHE_URL-style settings at Redis or memcached when running several web processes.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aleph"}}
+RATELIMIT_VIEW = "editor.views.common.rate_limited"
+RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

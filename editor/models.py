@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -34,6 +35,7 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.WAITING: {Status.RUNNING, Status.DOWNLOADING, Status.FAILED, Status.CANCELLED},
     Status.RUNNING: {
         Status.QUEUED,  # the reaper returns a stale local run to the queue
+        Status.WAITING,  # a remote task can go back to the provider's queue
         Status.DOWNLOADING,
         Status.SUCCEEDED,
         Status.FAILED,
@@ -82,6 +84,7 @@ def new_storage_name(prefix: str, extension: str) -> str:
 class Project(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
     title = models.CharField(max_length=200)
+    starred = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -182,6 +185,13 @@ class Edit(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     remote_task_id = models.CharField(max_length=64, blank=True)
+    # Set just before a remote create is sent: if a run dies after this and before a task id is
+    # saved, nobody knows whether the provider made (and bills) a task, so a person decides.
+    remote_submitted_at = models.DateTimeField(null=True, blank=True)
+    remote_polls = models.PositiveIntegerField(default=0)
+    # Estimated cost recorded when the edit is asked for (remote engines; local edits cost nothing).
+    cost_credits = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -218,5 +228,47 @@ class Edit(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("project_detail", args=[self.project_id]) + f"#edit-{self.pk}"
 
+    def recipe(self) -> dict[str, str]:
+        """Return the settings that reproduce this edit; results carry it in their metadata."""
+        return {
+            "prompt": self.prompt,
+            "seed": str(self.seed),
+            "engine": self.engine,
+            "model": self.model,
+            "ratio": self.ratio,
+            "public_figure_threshold": self.public_figure_threshold,
+            "input_sha256": self.input_clip.sha256,
+        }
+
+    def recipe_json(self) -> str:
+        return json.dumps(self.recipe(), ensure_ascii=False)
+
 
 SEED_RANGE = (0, SEED_MAX)
+
+
+class ShareLink(models.Model):
+    """A public link to one finished edit. Only a hash of its token is stored."""
+
+    edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="share_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    show_original = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class ProviderHealth(models.Model):
+    """Consecutive failures per remote provider, for the circuit breaker that pauses new submissions."""
+
+    provider = models.CharField(max_length=16, primary_key=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_until = models.DateTimeField(null=True, blank=True)

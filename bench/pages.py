@@ -1,0 +1,110 @@
+"""Page benchmark: fill a database with 1,000 edits and time the studio's pages next to a bare view.
+
+Run with `make bench-pages`. Prints a table of median and p95 milliseconds per page, measured in
+one run side by side, plus the number of SQL queries each page ran.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = tempfile.mkdtemp(prefix="aleph-bench-pages-")
+os.environ["ALEPH_DATA_DIR"] = DATA
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aleph_studio.settings")
+os.environ["RATELIMIT_ENABLE"] = "0"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.urls import include, path  # noqa: E402
+
+EDITS = int(os.environ.get("BENCH_EDITS", "1000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+
+
+def bare(request):
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("bare/", bare), path("", include("aleph_studio.urls"))]
+
+
+def fill() -> tuple[int, int]:
+    from django.contrib.auth import get_user_model
+
+    from editor.models import Clip, Edit, Project, Status
+
+    user = get_user_model().objects.create_user("bench", password="bench-pass-123")
+    projects = [Project.objects.create(owner=user, title=f"Project {n}") for n in range(20)]
+    clip_fields = dict(size_bytes=1, sha256="0" * 64, container="mp4", video_codec="h264", width=1280, height=720,
+                       duration=5.0, fps=25.0, frame_count=125, file="clips/x.mp4", poster="posters/x.jpg")
+    originals = {p.pk: Clip.objects.create(project=p, **clip_fields) for p in projects}
+    big = projects[0]
+    statuses = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.QUEUED]
+    edits = []
+    for n in range(EDITS):
+        project = big if n < EDITS // 2 else projects[1 + n % 19]
+        edits.append(Edit(project=project, input_clip=originals[project.pk], prompt=f"golden hour take {n}",
+                          ratio="1280:720", seed=n, status=statuses[n % 4], summary="golden-hour look"))
+    Edit.objects.bulk_create(edits, batch_size=500)
+    results = [Clip(project=e.project, source_edit=e, **clip_fields) for e in Edit.objects.filter(status=Status.SUCCEEDED)]
+    Clip.objects.bulk_create(results, batch_size=500)
+    return user.pk, big.pk
+
+
+def measure(client: Client, url: str) -> tuple[float, float, int]:
+    timings = []
+    client.get(url)  # warm templates and caches
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    timings.sort()
+    p95 = timings[min(len(timings) - 1, int(round(0.95 * (len(timings) - 1))))]
+    return statistics.median(timings), p95, len(queries.captured_queries)
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    user_id, big_project = fill()
+    client = Client()
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    pages = [
+        ("bare Django view", "/bare/"),
+        ("projects list", "/"),
+        (f"project page ({EDITS // 2} edits)", f"/projects/{big_project}/"),
+        ("history (page 1)", "/history/"),
+        ("history, search", "/history/?q=take+99"),
+    ]
+    with override_settings(ROOT_URLCONF=__name__, DEBUG=False):
+        rows = [(name, *measure(client, url)) for name, url in pages]
+    base = rows[0][1]
+    print(f"\nPages with {EDITS} edits in the database ({ROUNDS} rounds each, one run)\n")
+    print(f"| page | median ms | p95 ms | × bare | queries |")
+    print(f"|---|---:|---:|---:|---:|")
+    for name, median, p95, queries in rows:
+        print(f"| {name} | {median:.1f} | {p95:.1f} | {median / base:.1f} | {queries} |")
+    print(f"\n(database in {DATA}; DEBUG off; {settings.DATABASES['default']['ENGINE']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Forms: parse and validate what the user sent; the services do the rest."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from editor.engines.base import RATIOS, SEED_MAX
+from editor.models import Clip, Engine, Project, Reference, Status, Threshold
+
+
+class SignupForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="Video file")
+    title = forms.CharField(label="Title", max_length=200, required=False)
+
+
+class ImportForm(forms.Form):
+    url = forms.URLField(label="Video link (https)", max_length=2000, assume_scheme="https")
+    title = forms.CharField(label="Title", max_length=200, required=False)
+
+
+class ReferenceForm(forms.Form):
+    image = forms.FileField(label="Reference image")
+
+
+class FrameReferenceForm(forms.Form):
+    clip = forms.IntegerField(widget=forms.HiddenInput)
+    at = forms.FloatField(min_value=0, label="Time (seconds)")
+
+
+def available_engines() -> list[tuple[str, str]]:
+    """Return the engines this server can run (remote ones only when their key is set)."""
+    return [(Engine.LOCAL.value, Engine.LOCAL.label)]
+
+
+def ratio_icon(ratio: str) -> tuple[int, int]:
+    """Return a small (w, h) box in pixels that has the ratio's shape, for the ratio picker."""
+    w, h = (int(x) for x in ratio.split(":"))
+    scale = 22 / max(w, h)
+    return round(w * scale), round(h * scale)
+
+
+class EditForm(forms.Form):
+    prompt = forms.CharField(
+        label="Prompt",
+        min_length=1,
+        max_length=1000,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000, "placeholder": "Relight this as golden hour"}),
+    )
+    input_clip = forms.ModelChoiceField(label="Input", queryset=Clip.objects.none(), empty_label=None)
+    references = forms.ModelMultipleChoiceField(
+        label="Reference images", queryset=Reference.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    ratio = forms.ChoiceField(label="Output ratio", choices=[(r, r) for r in RATIOS], initial="1280:720")
+    seed = forms.IntegerField(
+        label="Seed", min_value=0, max_value=SEED_MAX, required=False, help_text="Leave empty for a random seed."
+    )
+    public_figure_threshold = forms.ChoiceField(
+        label="Public figure threshold", choices=Threshold.choices, initial=Threshold.AUTO
+    )
+    engine = forms.ChoiceField(label="Engine", choices=(), initial=Engine.LOCAL)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["input_clip"].queryset = Clip.objects.filter(project=project).filter(
+            source_edit__isnull=True
+        ) | Clip.objects.filter(project=project, source_edit__status=Status.SUCCEEDED)
+        self.fields["input_clip"].label_from_instance = lambda clip: clip.label
+        self.fields["references"].queryset = Reference.objects.filter(project=project)
+        self.fields["engine"].choices = available_engines()
+
+    def clean_seed(self) -> int:
+        seed = self.cleaned_data.get("seed")
+        return secrets.randbelow(SEED_MAX + 1) if seed is None else seed
+
+
+SHARE_EXPIRY_CHOICES = [("7d", "7 days"), ("1d", "1 day"), ("30d", "30 days"), ("never", "Never")]
+
+
+class ShareForm(forms.Form):
+    expiry = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES)
+    show_original = forms.BooleanField(label="Show the original beside the result", required=False)
+
+
+class ProjectFilterForm(forms.Form):
+    q = forms.CharField(label="Search titles and prompts", required=False, max_length=200)
+    status = forms.ChoiceField(label="Latest status", choices=[("", "Any status"), *Status.choices], required=False)
+    engine = forms.ChoiceField(label="Engine", choices=[("", "Any engine"), *Engine.choices], required=False)
+    starred = forms.BooleanField(label="Starred only", required=False)
+    sort = forms.ChoiceField(
+        label="Sort",
+        choices=[("recent", "Last activity"), ("created", "Newest"), ("title", "Title"), ("edits", "Most edits")],
+        required=False,
+    )
+
+
+class HistoryFilterForm(forms.Form):
+    q = forms.CharField(label="Search prompts and projects", required=False, max_length=200)
+    status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *Status.choices], required=False)
+    engine = forms.ChoiceField(label="Engine", choices=[("", "Any engine"), *Engine.choices], required=False)
+    sort = forms.ChoiceField(
+        label="Sort", choices=[("newest", "Newest"), ("oldest", "Oldest"), ("project", "Project")], required=False
+    )
+
+
+def initial_from_query(query, project: Project) -> dict:
+    """Prefill the edit form from the query string ("use as input", "copy settings")."""
+    initial: dict = {}
+    query = _with_recipe(query)
+    wanted = query.get("input", "")
+    if wanted.isdigit():
+        initial["input_clip"] = int(wanted)
+    else:
+        original = project.clips.filter(source_edit__isnull=True).first()
+        initial["input_clip"] = original.pk if original else None
+    for name in ("prompt", "ratio", "public_figure_threshold", "engine"):
+        if query.get(name):
+            initial[name] = query[name][:1000]
+    if query.get("seed", "").isdigit():
+        initial["seed"] = int(query["seed"])
+    if query.getlist("references"):
+        initial["references"] = [int(r) for r in query.getlist("references") if r.isdigit()]
+    return initial
+
+
+RECIPE_FIELDS = ("prompt", "seed", "engine", "ratio", "public_figure_threshold")
+
+
+def _with_recipe(query):
+    """Merge a pasted recipe (JSON from "copy recipe") into the query; bad JSON is ignored."""
+    raw = query.get("recipe", "")
+    if not raw:
+        return query
+    try:
+        recipe = json.loads(raw)
+    except ValueError:
+        return query
+    if not isinstance(recipe, dict):
+        return query
+    merged = query.copy()
+    for name in RECIPE_FIELDS:
+        if recipe.get(name) is not None and not query.get(name):
+            merged[name] = str(recipe[name])
+    return merged

@@ -1,0 +1,179 @@
+"""Media facts and frames with PyAV: probe and validate clips, posters, frame grabs, image checks.
+
+Pure: paths in, dataclasses and files out; no Django.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+from PIL import Image, UnidentifiedImageError
+
+NOT_A_VIDEO = "This file is not a video we can read (it could not be decoded)."
+
+
+class MediaError(Exception):
+    """A file was refused; the message says why in words a user understands."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    container: str
+    video_codec: str
+    width: int
+    height: int
+    duration: float
+    fps: float
+    frame_count: int
+    has_audio: bool
+    audio_codec: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _seconds(value: float) -> str:
+    total = int(round(value))
+    minutes, seconds = divmod(total, 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def probe(path: Path, *, max_seconds: float | None = None) -> ClipInfo:
+    """Describe a clip after checking that it decodes at its start and near its end."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        raise MediaError("The file is empty.")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError, ValueError):
+        raise MediaError(NOT_A_VIDEO) from None
+    with container:
+        if not container.streams.video:
+            raise MediaError("This file has no video stream.")
+        stream = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        fps = float(stream.average_rate or stream.base_rate or stream.guessed_rate or 0)
+        duration = _duration(container, stream)
+        if duration <= 0 or fps <= 0:
+            raise MediaError(NOT_A_VIDEO)
+        if max_seconds is not None and duration > max_seconds + 0.05:
+            raise MediaError(f"The clip is {_seconds(duration)} long; the limit is {_seconds(max_seconds)}.")
+        first = _decode_first(container, stream)
+        _check_tail(container, stream, duration)
+        frame_count = stream.frames or int(round(duration * fps))
+        return ClipInfo(
+            container=container.format.name,
+            video_codec=stream.codec_context.name,
+            width=first.width,
+            height=first.height,
+            duration=round(duration, 4),
+            fps=round(fps, 4),
+            frame_count=frame_count,
+            has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+        )
+
+
+def _duration(container, stream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _decode_first(container, stream):
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except (av.FFmpegError, ValueError):
+        pass
+    raise MediaError(NOT_A_VIDEO)
+
+
+def _check_tail(container, stream, duration: float) -> None:
+    """Decode a frame near the stated end, so a truncated file is caught now, not mid-edit."""
+    target = max(0.0, duration - 0.5)
+    try:
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        decoded = 0
+        last_time = None
+        for frame in container.decode(stream):
+            decoded += 1
+            last_time = frame.time
+            if frame.time is not None and frame.time >= target - 0.05:
+                return
+            if decoded > 300:
+                break
+    except (av.FFmpegError, ValueError):
+        raise MediaError("The video is damaged or incomplete (its end could not be decoded).") from None
+    if last_time is None or last_time < duration - 2.0:
+        raise MediaError("The video is damaged or incomplete (its end could not be decoded).")
+
+
+def _frame_at(container, stream, at_seconds: float):
+    """Return the first decoded frame at or after a time."""
+    container.seek(int(max(0.0, at_seconds) / stream.time_base), stream=stream, backward=True)
+    chosen = None
+    for frame in container.decode(stream):
+        chosen = frame
+        if frame.time is None or frame.time >= at_seconds - 1e-3:
+            break
+    if chosen is None:
+        raise MediaError(NOT_A_VIDEO)
+    return chosen
+
+
+def extract_poster(src: Path, dest: Path, *, at_seconds: float | None = None, max_width: int = 640) -> tuple[int, int]:
+    """Write a JPEG poster from a frame ~10% into the clip (not a black first frame); return its size."""
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        duration = _duration(container, stream)
+        when = duration * 0.1 if at_seconds is None else at_seconds
+        image = _frame_at(container, stream, min(when, max(0.0, duration - 0.05))).to_image()
+    if image.width > max_width:
+        image = image.resize((max_width, max(2, round(image.height * max_width / image.width))), Image.LANCZOS)
+    image.convert("RGB").save(dest, "JPEG", quality=85)
+    return image.size
+
+
+def extract_frame_png(src: Path, at_seconds: float, dest: Path) -> tuple[int, int]:
+    """Write the full-size frame at a time as PNG (a reference image grabbed from a clip)."""
+    try:
+        with av.open(str(src)) as container:
+            stream = container.streams.video[0]
+            image = _frame_at(container, stream, at_seconds).to_image()
+    except av.FFmpegError:
+        raise MediaError("That frame could not be read from the clip.") from None
+    image.save(dest, "PNG")
+    return image.size
+
+
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+
+
+def validate_image(path: Path, *, max_bytes: int) -> tuple[str, int, int]:
+    """Check that a file is a PNG, JPEG or WebP image Pillow can fully load; return (format, w, h)."""
+    size = Path(path).stat().st_size
+    if size == 0:
+        raise MediaError("The image file is empty.")
+    if size > max_bytes:
+        raise MediaError(f"The image is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            image.load()
+            fmt = image.format
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise MediaError("This file is not an image we can read (PNG, JPEG or WebP).") from None
+    if fmt not in IMAGE_FORMATS:
+        raise MediaError("Reference images must be PNG, JPEG or WebP.")
+    return IMAGE_FORMATS[fmt], width, height

@@ -1,0 +1,144 @@
+"""Fetching user-supplied URLs without reaching the machine's own network (SSRF guard).
+
+The address check happens where the socket is opened, after DNS resolution, so a name that
+resolves to a private address — or re-resolves to one between a check and the connect — is
+refused. Redirects are followed by hand so every hop goes through the same check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+import httpx
+
+
+class FetchError(Exception):
+    """A URL could not be fetched; the message is meant for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def is_public_address(address: str) -> bool:
+    """Tell whether an IP address is globally routable (not loopback, private, link-local…)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Resolve the host and connect only to public addresses."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"could not resolve {host}") from exc
+        addresses = [info[4][0] for info in infos]
+        if not addresses or not all(is_public_address(a) for a in addresses):
+            raise _BlockedAddress(host)
+        # Connect to the address we checked, not to the name (which could re-resolve).
+        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+
+
+class _BlockedAddress(httpcore.ConnectError):
+    pass
+
+
+class PublicOnlyTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        # httpx does not expose the network backend, so the pool is rebuilt with ours.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl.create_default_context(),
+            network_backend=_PublicOnlyBackend(),
+        )
+
+
+@contextmanager
+def _client(timeout: float, transport: httpx.BaseTransport | None) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        transport=transport or PublicOnlyTransport(),
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": "AlephStudio/1.0 (clip import)"},
+    ) as client:
+        yield client
+
+
+def check_url(url: str) -> str:
+    """Return the URL if it is an https URL with a host name, else raise FetchError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https":
+        raise FetchError("Only https:// links can be imported.")
+    if not parts.hostname:
+        raise FetchError("That link has no host name.")
+    if parts.username or parts.password:
+        raise FetchError("Links with a user name or password cannot be imported.")
+    return url.strip()
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    timeout: float,
+    max_redirects: int = 5,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
+    """Download a public https URL to dest within size and time caps; return the final URL."""
+    url = check_url(url)
+    try:
+        with _client(timeout, transport) as client:
+            for _ in range(max_redirects + 1):
+                with client.stream("GET", url) as response:
+                    if response.is_redirect:
+                        url = check_url(urljoin(url, response.headers.get("location", "")))
+                        continue
+                    if response.status_code != 200:
+                        raise FetchError(f"The server answered {response.status_code} for that link.")
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > max_bytes:
+                        raise FetchError(_too_big(max_bytes))
+                    _stream_to(response, dest, max_bytes)
+                    return url
+            raise FetchError("That link redirects too many times.")
+    except httpx.TimeoutException:
+        dest.unlink(missing_ok=True)
+        raise FetchError("The download took too long and was stopped.") from None
+    except httpx.HTTPError as exc:
+        dest.unlink(missing_ok=True)
+        # httpx wraps the transport's error; the original tells a refused address apart.
+        if isinstance(exc.__cause__, _BlockedAddress):
+            raise FetchError(
+                "That link points at a private or local network address; only public addresses can be imported."
+            ) from None
+        raise FetchError(f"The link could not be downloaded ({exc.__class__.__name__}).") from None
+    except FetchError:
+        dest.unlink(missing_ok=True)
+        raise
+
+
+def _stream_to(response: httpx.Response, dest: Path, max_bytes: int) -> None:
+    received = 0
+    with open(dest, "wb") as fh:
+        for chunk in response.iter_bytes(1024 * 256):
+            received += len(chunk)
+            if received > max_bytes:
+                raise FetchError(_too_big(max_bytes))
+            fh.write(chunk)
+
+
+def _too_big(max_bytes: int) -> str:
+    return f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit."

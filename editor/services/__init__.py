@@ -1,0 +1,1 @@
+"""The write API: every change to projects, clips and edits goes through these functions."""

@@ -1,0 +1,239 @@
+"""Creating projects from uploads or links, attaching reference images, registering clips."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from editor import media, netguard
+from editor.models import Clip, Edit, Project, Reference, new_storage_name
+from editor.storage import delete_quietly, save_file, sha256_of
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
+
+
+class InputError(Exception):
+    """The user's input was refused; the message says why. Nothing was stored."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def max_upload_bytes() -> int:
+    return settings.ALEPH_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _title_from_name(name: str) -> str:
+    stem = Path(name).stem.replace("_", " ").replace("-", " ").strip()
+    return (stem or "Untitled clip")[:200]
+
+
+def _check_extension(name: str) -> str:
+    extension = Path(name).suffix.lower()
+    if extension not in VIDEO_EXTENSIONS:
+        allowed = ", ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
+        raise InputError(f"“{Path(name).name}” is not a video file we accept ({allowed}).")
+    return extension
+
+
+def _spool(uploaded, dest: Path) -> None:
+    """Write an uploaded file to a local path, enforcing the size cap as it goes."""
+    limit = max_upload_bytes()
+    if uploaded.size is not None and uploaded.size > limit:
+        raise InputError(f"The file is larger than the {settings.ALEPH_MAX_UPLOAD_MB} MB limit.")
+    written = 0
+    with open(dest, "wb") as fh:
+        for chunk in uploaded.chunks():
+            written += len(chunk)
+            if written > limit:
+                raise InputError(f"The file is larger than the {settings.ALEPH_MAX_UPLOAD_MB} MB limit.")
+            fh.write(chunk)
+    if written == 0:
+        raise InputError("The file is empty.")
+
+
+def create_project_from_upload(owner: AbstractBaseUser, uploaded, title: str = "") -> Project:
+    """Check, probe and store an uploaded clip as a new project; store nothing if it is refused."""
+    extension = _check_extension(uploaded.name)
+    with tempfile.TemporaryDirectory(prefix="aleph-upload-") as tmp:
+        local = Path(tmp) / f"upload{extension}"
+        _spool(uploaded, local)
+        return _create_project(owner, local, original_name=Path(uploaded.name).name, title=title)
+
+
+def create_project_from_url(owner: AbstractBaseUser, url: str, title: str = "") -> Project:
+    """Download a clip from a public https URL and store it as a new project."""
+    try:
+        url = netguard.check_url(url)
+    except netguard.FetchError as exc:
+        raise InputError(exc.message) from None
+    name = Path(url.split("?", 1)[0].rstrip("/")).name or "imported.mp4"
+    extension = Path(name).suffix.lower()
+    if extension not in VIDEO_EXTENSIONS:
+        extension = ".mp4"
+    with tempfile.TemporaryDirectory(prefix="aleph-import-") as tmp:
+        local = Path(tmp) / f"import{extension}"
+        try:
+            netguard.download(
+                url,
+                local,
+                max_bytes=max_upload_bytes(),
+                timeout=settings.ALEPH_IMPORT_TIMEOUT_SECONDS,
+            )
+        except netguard.FetchError as exc:
+            raise InputError(exc.message) from None
+        if local.stat().st_size == 0:
+            raise InputError("The link returned an empty file.")
+        return _create_project(owner, local, original_name=name, title=title)
+
+
+def _create_project(owner, local: Path, *, original_name: str, title: str) -> Project:
+    try:
+        info = media.probe(local, max_seconds=settings.ALEPH_MAX_CLIP_SECONDS)
+    except media.MediaError as exc:
+        raise InputError(exc.message) from None
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(owner=owner, title=(title.strip() or _title_from_name(original_name))[:200])
+            register_clip(project, local, info, original_name=original_name, stored=stored)
+            return project
+    except BaseException:
+        delete_quietly(*stored)
+        raise
+
+
+def register_clip(
+    project: Project,
+    local: Path,
+    info: media.ClipInfo,
+    *,
+    original_name: str = "",
+    source_edit: Edit | None = None,
+    stored: list[str],
+) -> Clip:
+    """Store a probed local video and its poster; append stored names to `stored` for cleanup."""
+    with tempfile.TemporaryDirectory(prefix="aleph-poster-") as tmp:
+        poster_local = Path(tmp) / "poster.jpg"
+        media.extract_poster(local, poster_local)
+        video_name = save_file(local, new_storage_name("clips", local.suffix.lower() or ".mp4"))
+        stored.append(video_name)
+        poster_name = save_file(poster_local, new_storage_name("posters", ".jpg"))
+        stored.append(poster_name)
+    return Clip.objects.create(
+        project=project,
+        source_edit=source_edit,
+        file=video_name,
+        poster=poster_name,
+        original_name=original_name[:255],
+        size_bytes=local.stat().st_size,
+        sha256=sha256_of(local),
+        container=info.container[:64],
+        video_codec=info.video_codec[:32],
+        width=info.width,
+        height=info.height,
+        duration=info.duration,
+        fps=info.fps,
+        frame_count=info.frame_count,
+        has_audio=info.has_audio,
+        audio_codec=(info.audio_codec or "")[:32],
+    )
+
+
+def add_reference(project: Project, uploaded) -> Reference:
+    """Check an uploaded image with Pillow and attach it to the project."""
+    extension = Path(uploaded.name).suffix.lower()
+    if extension not in IMAGE_EXTENSIONS:
+        raise InputError("Reference images must be PNG, JPEG or WebP.")
+    limit_mb = settings.ALEPH_MAX_REFERENCE_MB
+    if uploaded.size > limit_mb * 1024 * 1024:
+        raise InputError(f"The image is larger than the {limit_mb} MB limit.")
+    with tempfile.TemporaryDirectory(prefix="aleph-ref-") as tmp:
+        local = Path(tmp) / f"ref{extension}"
+        with open(local, "wb") as fh:
+            for chunk in uploaded.chunks():
+                fh.write(chunk)
+        return _store_reference(project, local, original_name=Path(uploaded.name).name)
+
+
+def add_reference_from_frame(project: Project, clip: Clip, at_seconds: float) -> Reference:
+    """Grab the frame of a clip at a time and attach it to the project as a reference image."""
+    from editor.storage import local_copy
+
+    at_seconds = min(max(0.0, at_seconds), max(0.0, clip.duration - 0.001))
+    with tempfile.TemporaryDirectory(prefix="aleph-ref-") as tmp, local_copy(clip.file) as video:
+        local = Path(tmp) / "frame.png"
+        try:
+            media.extract_frame_png(video, at_seconds, local)
+        except media.MediaError as exc:
+            raise InputError(exc.message) from None
+        return _store_reference(project, local, original_name=f"Frame at {at_seconds:.2f} s.png")
+
+
+def _store_reference(project: Project, local: Path, *, original_name: str) -> Reference:
+    try:
+        fmt, width, height = media.validate_image(
+            local, max_bytes=settings.ALEPH_MAX_REFERENCE_MB * 1024 * 1024
+        )
+    except media.MediaError as exc:
+        raise InputError(exc.message) from None
+    extension = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[fmt.lower()]
+    name = save_file(local, new_storage_name("references", extension))
+    try:
+        with transaction.atomic():
+            reference = Reference.objects.create(
+                project=project,
+                file=name,
+                original_name=original_name[:255],
+                format=fmt.lower(),
+                width=width,
+                height=height,
+                size_bytes=local.stat().st_size,
+            )
+            Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
+            return reference
+    except BaseException:
+        delete_quietly(name)
+        raise
+
+
+def rename_project(project: Project, title: str) -> None:
+    """Give a project a new title."""
+    title = title.strip()
+    if not title:
+        raise InputError("A project needs a title.")
+    Project.objects.filter(pk=project.pk).update(title=title[:200], updated_at=timezone.now())
+
+
+def set_starred(project: Project, starred: bool) -> None:
+    """Star or unstar a project."""
+    Project.objects.filter(pk=project.pk).update(starred=starred)
+
+
+def stored_names(project: Project) -> list[str]:
+    """Return every stored file that belongs to a project."""
+    names: list[str] = []
+    for file, poster in Clip.objects.filter(project=project).values_list("file", "poster"):
+        names += [file, poster]
+    names += Reference.objects.filter(project=project).values_list("file", flat=True)
+    return [n for n in names if n]
+
+
+def delete_project(project: Project) -> None:
+    """Delete a project, its edits and every file of it in storage."""
+    with transaction.atomic():
+        names = stored_names(project)
+        # Edits protect their input clips, so they go first.
+        Edit.objects.filter(project=project).delete()
+        project.delete()
+        transaction.on_commit(lambda: delete_quietly(*names))

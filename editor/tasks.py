@@ -1,0 +1,20 @@
+"""Task-queue entry points: a primary key in, one service call."""
+
+from django_tasks import task
+
+from editor.services import edits, remote_edits
+
+
+@task()
+def run_edit_task(edit_id: int) -> None:
+    edits.run_edit(edit_id)
+
+
+@task()
+def poll_remote_task(edit_id: int) -> None:
+    remote_edits.poll_remote_edit(edit_id)
+
+
+@task()
+def cancel_remote_task(edit_id: int) -> None:
+    remote_edits.send_remote_cancel(edit_id)

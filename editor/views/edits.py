@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+
+from editor import forms
+from editor.models import Edit, Status
+from editor.services import edits as edit_service
+from editor.services.projects import InputError
+from editor.views.common import owned_edit, owned_project
+from editor.views.projects import render_project
+
+HISTORY_SORTS = {"newest": "-created_at", "oldest": "created_at", "project": "project__title"}
+
+
+@require_POST
+@login_required
+def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
+    project = owned_project(request, pk)
+    form = forms.EditForm(request.POST, project=project)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            edit_service.create_edit(
+                project,
+                data["input_clip"],
+                edit_service.EditSettings(
+                    prompt=data["prompt"],
+                    ratio=data["ratio"],
+                    seed=data["seed"],
+                    public_figure_threshold=data["public_figure_threshold"],
+                    engine=data["engine"],
+                ),
+                list(data["references"]),
+            )
+        except InputError as exc:
+            form.add_error("prompt", exc.message)
+        else:
+            return redirect(project.get_absolute_url())
+    return render_project(request, project, form, status=400)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def edit_status(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    if not request.htmx:
+        return redirect(edit.get_absolute_url())
+    response = render(request, "editor/_edit_status.html", {"edit": edit})
+    if edit.is_finished:
+        # The finished render carries no trigger; 286 tells htmx to stop as well.
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_POST
+@login_required
+def edit_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    if not edit_service.cancel_edit(edit):
+        messages.info(request, f"Edit #{edit.pk} had already finished.")
+    if request.htmx:
+        edit.refresh_from_db()
+        return render(request, "editor/_edit_status.html", {"edit": edit})
+    return redirect(edit.get_absolute_url())
+
+
+@require_POST
+@login_required
+def edit_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    try:
+        edit_service.rerun_edit(edit, new_seed=request.POST.get("seed") == "new")
+    except InputError as exc:
+        messages.error(request, exc.message)
+    return redirect(edit.project.get_absolute_url())
+
+
+@require_POST
+@login_required
+def edit_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    try:
+        edit_service.delete_edit(edit)
+    except InputError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deleted edit #{pk} and its result.")
+    return redirect(edit.project.get_absolute_url())
+
+
+@require_GET
+@login_required
+def compare(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    if edit.status != Status.SUCCEEDED:
+        raise Http404("This edit has no result yet.")
+    against = "original" if request.GET.get("against") == "original" else "input"
+    left = edit.project.clips.filter(source_edit__isnull=True).first() if against == "original" else edit.input_clip
+    context = {"edit": edit, "left": left, "right": edit.result, "against": against}
+    return render(request, "editor/compare.html", context)
+
+
+@require_GET
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    filters = forms.HistoryFilterForm(request.GET or None)
+    params = filters.cleaned_data if filters.is_valid() else {}
+    edits = Edit.objects.filter(project__owner=request.user).select_related("project", "input_clip", "result")
+    if params.get("q"):
+        edits = edits.filter(Q(prompt__icontains=params["q"]) | Q(project__title__icontains=params["q"]))
+    if params.get("status"):
+        edits = edits.filter(status=params["status"])
+    if params.get("engine"):
+        edits = edits.filter(engine=params["engine"])
+    edits = edits.order_by(HISTORY_SORTS[params.get("sort") or "newest"], "-pk")
+    page = Paginator(edits, 30).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "editor/history.html", {"page": page, "filters": filters, "query": query.urlencode()})

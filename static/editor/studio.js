@@ -1,0 +1,222 @@
+// Aleph Studio: small progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+
+  // Live character counter for the prompt.
+  function initCounters(root) {
+    root.querySelectorAll("[data-counter-for]").forEach(function (counter) {
+      var field = document.getElementById(counter.dataset.counterFor);
+      if (!field || field.dataset.counted) return;
+      field.dataset.counted = "1";
+      var update = function () { counter.textContent = field.value.length; };
+      field.addEventListener("input", update);
+      update();
+    });
+  }
+
+  // Drag and drop onto the upload zone, and show the chosen file's name.
+  function initDropzones(root) {
+    root.querySelectorAll("[data-dropzone]").forEach(function (zone) {
+      var input = document.getElementById(zone.getAttribute("for"));
+      var name = zone.querySelector("[data-dropzone-name]");
+      if (!input || zone.dataset.ready) return;
+      zone.dataset.ready = "1";
+      var show = function () { if (name) name.textContent = input.files.length ? input.files[0].name : ""; };
+      input.addEventListener("change", show);
+      ["dragenter", "dragover"].forEach(function (type) {
+        zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.add("over"); });
+      });
+      ["dragleave", "drop"].forEach(function (type) {
+        zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.remove("over"); });
+      });
+      zone.addEventListener("drop", function (e) {
+        if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; show(); }
+      });
+    });
+  }
+
+  // Upload progress: htmx reports XHR upload progress on the form.
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var bar = document.getElementById("upload-progress");
+    var label = document.getElementById("upload-progress-label");
+    if (!bar || !e.detail.lengthComputable) return;
+    var percent = Math.round((e.detail.loaded / e.detail.total) * 100);
+    bar.hidden = false;
+    bar.value = percent;
+    if (label) label.textContent = percent < 100 ? "Uploading… " + percent + " %" : "Checking the clip…";
+  });
+
+  // "Use paused frame as reference": send the source video's current time.
+  function initFrameGrab(root) {
+    root.querySelectorAll("[data-frame-grab]").forEach(function (form) {
+      form.addEventListener("submit", function () {
+        var video = document.getElementById("source-video");
+        var field = form.querySelector("[data-frame-time]");
+        if (video && field) field.value = video.currentTime.toFixed(3);
+      });
+    });
+  }
+
+  // Compare player: two videos driven by one set of controls, side by side or with a wipe.
+  function initCompare(root) {
+    root.querySelectorAll("[data-compare]").forEach(function (box) {
+      if (box.dataset.ready) return;
+      box.dataset.ready = "1";
+      var a = box.querySelector('video[data-role="a"]');
+      var b = box.querySelector('video[data-role="b"]');
+      var seek = box.querySelector('[data-role="seek"]');
+      var time = box.querySelector('[data-role="time"]');
+      var loop = box.querySelector('[data-role="loop"]');
+      var mute = box.querySelector('[data-role="mute"]');
+      var mode = box.querySelector('[data-role="mode"]');
+      var wipe = box.querySelector('[data-role="wipe"]');
+      var playButton = box.querySelector('[data-action="play"]');
+      var fpsNode = document.getElementById("compare-fps");
+      var fps = fpsNode ? parseFloat(fpsNode.textContent) || 25 : 25;
+      var seeking = false;
+
+      var duration = function () { return Math.min(a.duration || Infinity, b.duration || Infinity); };
+      var sync = function () {
+        if (Math.abs(a.currentTime - b.currentTime) > 0.5 / fps) a.currentTime = b.currentTime;
+      };
+      var setTime = function (t) {
+        var d = duration();
+        if (!isFinite(d)) return;
+        t = Math.max(0, Math.min(t, d - 0.001));
+        a.currentTime = t;
+        b.currentTime = t;
+        render();
+      };
+      var render = function () {
+        var d = duration();
+        if (time) time.textContent = b.currentTime.toFixed(2) + " s" + (isFinite(d) ? " / " + d.toFixed(2) + " s" : "");
+        if (seek && !seeking && isFinite(d) && d > 0) seek.value = Math.round((b.currentTime / d) * 1000);
+        if (playButton) playButton.textContent = b.paused ? "Play" : "Pause";
+      };
+      var toggle = function () {
+        if (b.paused) { sync(); Promise.all([a.play(), b.play()]).catch(function () {}); }
+        else { a.pause(); b.pause(); sync(); }
+        render();
+      };
+      var step = function (frames) {
+        a.pause(); b.pause();
+        setTime(b.currentTime + frames / fps);
+      };
+      var tick = function () {
+        if (!b.paused) sync();
+        render();
+        window.requestAnimationFrame(tick);
+      };
+      b.addEventListener("ended", function () {
+        if (loop && loop.checked) { setTime(0); a.play(); b.play(); } else { a.pause(); render(); }
+      });
+      a.addEventListener("ended", function () { if (!b.paused && loop && !loop.checked) a.pause(); });
+      box.querySelector('[data-action="play"]').addEventListener("click", toggle);
+      box.querySelector('[data-action="prev"]').addEventListener("click", function () { step(-1); });
+      box.querySelector('[data-action="next"]').addEventListener("click", function () { step(1); });
+      if (seek) {
+        seek.addEventListener("input", function () { seeking = true; setTime((seek.value / 1000) * duration()); });
+        seek.addEventListener("change", function () { seeking = false; });
+      }
+      var applyMute = function () { b.muted = mute.checked; a.muted = true; };
+      if (mute) mute.addEventListener("change", applyMute);
+      var applyMode = function () {
+        box.dataset.mode = mode.value;
+        applyWipe();
+      };
+      var applyWipe = function () {
+        var pane = box.querySelector(".pane-b");
+        pane.style.clipPath = box.dataset.mode === "wipe" ? "inset(0 0 0 " + wipe.value + "%)" : "";
+      };
+      if (mode) mode.addEventListener("change", applyMode);
+      if (wipe) wipe.addEventListener("input", applyWipe);
+      document.addEventListener("keydown", function (e) {
+        var tag = (e.target.tagName || "").toLowerCase();
+        if (tag === "input" && e.target.type !== "range" && e.target.type !== "checkbox") return;
+        if (tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
+        if (e.key === " ") { e.preventDefault(); toggle(); }
+        else if (e.key === ",") { e.preventDefault(); step(-1); }
+        else if (e.key === ".") { e.preventDefault(); step(1); }
+        else if (e.key === "l" || e.key === "L") { loop.checked = !loop.checked; }
+        else if (e.key === "m" || e.key === "M") { mute.checked = !mute.checked; applyMute(); }
+        else if (e.key === "w" || e.key === "W") { mode.value = mode.value === "wipe" ? "side" : "wipe"; applyMode(); }
+      });
+      applyMute();
+      applyMode();
+      window.requestAnimationFrame(tick);
+    });
+  }
+
+  function init(root) {
+    initCounters(root);
+    initDropzones(root);
+    initFrameGrab(root);
+    initCompare(root);
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (e) { init(e.target); });
+})();
+
+// Ask before destructive actions (the form still posts without JavaScript).
+document.addEventListener("submit", function (e) {
+  var form = e.target;
+  if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+});
+
+// Done notifications: while the page is open, a finished edit bumps a count in the tab title
+// and, if the user allowed it, shows a browser notification.
+(function () {
+  "use strict";
+  var baseTitle = document.title;
+  var unseen = 0;
+  var FINISHED = ["succeeded", "failed", "cancelled", "needs_attention"];
+
+  function showCount() {
+    document.title = unseen ? "(" + unseen + ") " + baseTitle : baseTitle;
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) { unseen = 0; showCount(); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var old = e.detail.target;
+    if (old && old.dataset) old.dataset.previousStatus = old.dataset.editStatus || "";
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var target = e.detail.target;
+    var was = target && target.dataset ? target.dataset.previousStatus : "";
+    var node = document.getElementById(target && target.id);
+    var now = node && node.dataset ? node.dataset.editStatus : "";
+    if (!now || FINISHED.indexOf(now) < 0 || FINISHED.indexOf(was) >= 0 || !was) return;
+    unseen += 1;
+    showCount();
+    var card = node.closest(".edit-card");
+    var prompt = card ? (card.querySelector(".prompt") || {}).textContent : "";
+    if ("Notification" in window && Notification.permission === "granted") {
+      new Notification(now === "succeeded" ? "Edit finished" : "Edit " + now.replace("_", " "), { body: prompt || "" });
+    }
+  });
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-enable-notifications]");
+    if (!button || !("Notification" in window)) return;
+    Notification.requestPermission().then(function (p) {
+      button.textContent = p === "granted" ? "Notifications on" : "Notifications blocked";
+      button.disabled = p === "granted";
+    });
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.querySelector("[data-enable-notifications]");
+    if (!button) return;
+    if (!("Notification" in window)) { button.hidden = true; return; }
+    if (Notification.permission === "granted") { button.textContent = "Notifications on"; button.disabled = true; }
+  });
+})();
+
+// "Copy recipe": put an edit's settings on the clipboard as JSON.
+document.addEventListener("click", function (e) {
+  var button = e.target.closest && e.target.closest("[data-copy-recipe]");
+  if (!button) return;
+  var text = button.dataset.copyRecipe;
+  var done = function () { button.textContent = "Recipe copied"; setTimeout(function () { button.textContent = "Copy recipe"; }, 2000); };
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, function () { window.prompt("Copy the recipe:", text); });
+  else window.prompt("Copy the recipe:", text);
+});

@@ -1,0 +1,153 @@
+"""Shared fixtures: users (an owner and an outsider), private media in a temporary folder, clips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    """Give every test its own media folder."""
+    data_dir = tmp_path / "data"
+    media_root = data_dir / "media"
+    media_root.mkdir(parents=True)
+    settings.MEDIA_ROOT = media_root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": media_root, "base_url": "/never-public/"},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    return data_dir
+
+
+def stored_files(media_root: Path) -> list[Path]:
+    return sorted(p for p in media_root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("owner", password="a-long-passphrase-1")
+
+
+@pytest.fixture
+def outsider(db):
+    return get_user_model().objects.create_user("outsider", password="a-long-passphrase-2")
+
+
+@pytest.fixture
+def owner_client(owner):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(outsider)
+    return client
+
+
+@pytest.fixture(scope="session")
+def small_clip(tmp_path_factory) -> Path:
+    """A 1 s 320x240 25 fps clip with moving content and audio."""
+    from tests.media_factory import make_clip
+
+    return make_clip(tmp_path_factory.mktemp("clips") / "small.mp4", seconds=1.0, size=(320, 240), fps=25, audio=True)
+
+
+@pytest.fixture(scope="session")
+def bunny() -> Path:
+    return DATA / "bigbuckbunny_720p_5s.mp4"
+
+
+@pytest.fixture(scope="session")
+def cat_png() -> Path:
+    return DATA / "chelsea_cat.png"
+
+
+def upload_of(path: Path, name: str | None = None, content_type: str = "video/mp4") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name or path.name, path.read_bytes(), content_type=content_type)
+
+
+@pytest.fixture
+def project(owner, small_clip):
+    from editor.services.projects import create_project_from_upload
+
+    return create_project_from_upload(owner, upload_of(small_clip), "Test project")
+
+
+def worker_env(data_dir: Path) -> dict[str, str]:
+    """Environment for a worker subprocess that shares this test's database and media folder."""
+    db_name = django_settings.DATABASES["default"]["NAME"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aleph_studio.settings",
+        "ALEPH_DATA_DIR": str(data_dir),
+        "DATABASE_URL": f"sqlite:///{db_name}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_worker(data_dir: Path, *extra: str, worker_id: str = "test") -> subprocess.Popen:
+    """Start `manage.py db_worker` as a real process against the test database."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay", "--worker-id", worker_id, *extra],
+        cwd=REPO,
+        env=worker_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is required for the browser test in CI (make browser installs it)")
+        pytest.skip("chromium is not installed (make browser installs it)")
+    return path
+
+
+def make_finished_edit(project, *, input_clip=None, prompt="black and white", engine="local", seed=1):
+    """Create a succeeded edit whose result is a copy of its input, without running an engine."""
+    from editor import media
+    from editor.models import Edit, Status
+    from editor.services.projects import register_clip
+    from editor.storage import local_copy
+
+    clip = input_clip or project.clips.get(source_edit__isnull=True)
+    edit = Edit.objects.create(
+        project=project, input_clip=clip, prompt=prompt, ratio="1280:720", seed=seed, engine=engine
+    )
+    with local_copy(clip.file) as path:
+        register_clip(project, path, media.probe(path), source_edit=edit, stored=[])
+    Edit.objects.filter(pk=edit.pk).update(status=Status.SUCCEEDED)
+    edit.refresh_from_db()
+    return edit
+
+
+@pytest.fixture
+def finished_edit(project):
+    return make_finished_edit(project)

@@ -1,0 +1,400 @@
+"""The life of an edit: the state graph, submitting, polling, cancelling, workers and the reaper."""
+
+import signal
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from editor import media
+from editor.models import TRANSITIONS, Clip, Edit, Status
+from editor.services import edits as edit_service
+from editor.storage import local_copy
+from tests.conftest import start_worker, stored_files
+
+
+def _form(project, **overrides):
+    data = {
+        "prompt": "black and white",
+        "input_clip": project.clips.get(source_edit__isnull=True).pk,
+        "ratio": "960:960",
+        "seed": "42",
+        "public_figure_threshold": "auto",
+        "engine": "local",
+    }
+    data.update(overrides)
+    return data
+
+
+def _new_edit(project, prompt="black and white", ratio="960:960", seed=42):
+    return edit_service.create_edit(
+        project,
+        project.clips.get(source_edit__isnull=True),
+        edit_service.EditSettings(prompt=prompt, ratio=ratio, seed=seed),
+    )
+
+
+def _wait_for(predicate, timeout=60.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+# The state graph
+
+
+def test_finished_states_have_no_way_out():
+    for status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED):
+        assert TRANSITIONS[status] == set()
+
+
+def test_every_status_is_in_the_graph():
+    assert set(TRANSITIONS) == set(Status.values)
+    for targets in TRANSITIONS.values():
+        assert targets <= set(Status.values)
+
+
+def test_transition_refuses_an_edge_not_in_the_graph(project):
+    edit = _new_edit(project)
+    with pytest.raises(ValueError):
+        edit_service.transition(edit.pk, Status.SUCCEEDED, Status.RUNNING)
+
+
+def test_transition_is_compare_and_set(project):
+    edit = _new_edit(project)
+    assert edit_service.transition(edit.pk, Status.QUEUED, Status.CANCELLED)
+    # The second attempt finds the edit no longer queued and changes nothing.
+    assert not edit_service.transition(edit.pk, Status.QUEUED, Status.RUNNING)
+    edit.refresh_from_db()
+    assert edit.status == Status.CANCELLED
+    assert edit.finished_at is not None
+
+
+# Submitting
+
+
+def test_submitting_creates_a_queued_edit_and_enqueues_it_on_commit(owner_client, project, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    assert response.status_code == 302
+    edit = Edit.objects.get()
+    assert edit.status == Status.QUEUED
+    assert edit.seed == 42
+    assert edit.summary  # what the engine understood, shown on the card
+    assert len(callbacks) == 1
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["args"] == [edit.pk]
+
+
+def test_empty_seed_gets_a_random_recorded_seed(owner_client, project):
+    owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, seed=""))
+    seed = Edit.objects.get().seed
+    assert 0 <= seed <= 4_294_967_295
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("prompt", ""), ("prompt", "x" * 1001), ("seed", "-1"), ("seed", "4294967296"), ("ratio", "1:1"), ("engine", "runway")],
+)
+def test_bad_form_values_are_refused_and_change_nothing(owner_client, project, field, value):
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, **{field: value}))
+    assert response.status_code == 400
+    assert Edit.objects.count() == 0
+    assert DBTaskResult.objects.count() == 0
+
+
+def test_a_prompt_the_engine_cannot_act_on_is_refused_with_what_it_can_do(owner_client, project):
+    response = owner_client.post(
+        reverse("edit_create", args=[project.pk]), _form(project, prompt="qwzx plorb frabjous")
+    )
+    assert response.status_code == 400
+    assert Edit.objects.count() == 0
+    assert "golden hour" in response.content.decode().lower()
+
+
+def test_input_must_belong_to_the_project(owner_client, project, owner, small_clip):
+    from editor.services.projects import create_project_from_upload
+    from tests.conftest import upload_of
+
+    other = create_project_from_upload(owner, upload_of(small_clip), "Other")
+    response = owner_client.post(
+        reverse("edit_create", args=[project.pk]), _form(project, input_clip=other.clips.get().pk)
+    )
+    assert response.status_code == 400
+    assert Edit.objects.count() == 0
+
+
+# Polling
+
+
+def test_status_partial_polls_while_unfinished(owner_client, project):
+    edit = _new_edit(project)
+    response = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert 'hx-trigger="every 2s"' in response.content.decode()
+
+
+def test_status_partial_stops_polling_when_edit_finished(owner_client, project):
+    edit = _new_edit(project)
+    edit_service.transition(edit.pk, Status.QUEUED, Status.FAILED, error_message="It broke.")
+    response = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 286
+    body = response.content.decode()
+    assert "hx-trigger" not in body
+    assert "It broke." in body
+
+
+def test_a_poll_costs_at_most_three_queries(owner_client, project, django_assert_max_num_queries):
+    edit = _new_edit(project)
+    url = reverse("edit_status", args=[edit.pk])
+    with django_assert_max_num_queries(3):
+        owner_client.get(url, HTTP_HX_REQUEST="true")
+
+
+def test_status_without_htmx_redirects_to_the_project_page(owner_client, project):
+    edit = _new_edit(project)
+    response = owner_client.get(reverse("edit_status", args=[edit.pk]))
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"#edit-{edit.pk}")
+
+
+def test_every_hx_get_has_a_plain_fallback(owner_client, project):
+    _new_edit(project)
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    # Polling is an enhancement; each card is rendered in full on the page itself.
+    assert body.count("hx-get=") == body.count('class="edit-status')
+    assert "<form" in body and 'action="' in body
+
+
+# Running in-process
+
+
+def test_run_edit_produces_a_result_that_matches_the_request(project):
+    edit = _new_edit(project, prompt="black and white", ratio="960:960")
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    assert edit.status == Status.SUCCEEDED, edit.error_message
+    assert edit.progress == 100
+    result = edit.result
+    assert (result.width, result.height) == (960, 960)
+    original = edit.input_clip
+    assert abs(result.duration - original.duration) <= 1 / original.fps + 1e-6
+    assert edit.attempts == 1
+
+
+def test_running_an_edit_twice_runs_it_once(project):
+    edit = _new_edit(project)
+    edit_service.run_edit(edit.pk)
+    edit_service.run_edit(edit.pk)
+    assert Clip.objects.filter(source_edit=edit).count() == 1
+    assert Edit.objects.get(pk=edit.pk).attempts == 1
+
+
+def test_cancel_a_queued_edit(owner_client, project):
+    edit = _new_edit(project)
+    response = owner_client.post(reverse("edit_cancel", args=[edit.pk]))
+    assert response.status_code == 302
+    edit.refresh_from_db()
+    assert edit.status == Status.CANCELLED
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    assert edit.status == Status.CANCELLED
+    assert not Clip.objects.filter(source_edit=edit).exists()
+
+
+def test_cancel_while_running_stops_the_engine_and_keeps_nothing(project, private_media, monkeypatch):
+    edit = _new_edit(project)
+    files_before = stored_files(private_media / "media")
+    real_writer = edit_service._progress_writer
+
+    def cancelling_writer(edit_id, token):
+        report = real_writer(edit_id, token)
+
+        def wrapped(fraction):
+            if fraction > 0.2:
+                edit_service.cancel_edit(Edit.objects.get(pk=edit_id))
+            report(1.0 if fraction > 0.2 else fraction)
+
+        return wrapped
+
+    monkeypatch.setattr(edit_service, "_progress_writer", cancelling_writer)
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    assert edit.status == Status.CANCELLED
+    assert not Clip.objects.filter(source_edit=edit).exists()
+    assert stored_files(private_media / "media") == files_before
+
+
+def test_htmx_cancel_returns_the_finished_status(owner_client, project):
+    edit = _new_edit(project)
+    response = owner_client.post(reverse("edit_cancel", args=[edit.pk]), HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert "Cancelled" in body and "hx-trigger" not in body
+
+
+def test_an_edit_can_use_a_finished_result_as_input(project):
+    first = _new_edit(project, prompt="warmer", ratio="1280:720")
+    edit_service.run_edit(first.pk)
+    first.refresh_from_db()
+    second = edit_service.create_edit(
+        project, first.result, edit_service.EditSettings(prompt="black and white", ratio="640:480", seed=7)
+    )
+    edit_service.run_edit(second.pk)
+    second.refresh_from_db()
+    assert second.status == Status.SUCCEEDED
+    assert (second.result.width, second.result.height) == (640, 480)
+
+
+# The reaper
+
+
+def test_reaper_requeues_a_stale_run_and_the_rerun_makes_one_result(project, django_capture_on_commit_callbacks, settings):
+    edit = _new_edit(project)
+    stale = timezone.now() - timedelta(seconds=settings.ALEPH_STALE_SECONDS + 5)
+    Edit.objects.filter(pk=edit.pk).update(status=Status.RUNNING, run_token="dead", heartbeat_at=stale, attempts=1)
+    DBTaskResult.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert edit_service.reap_stale_edits() == [edit.pk]
+    edit.refresh_from_db()
+    assert edit.status == Status.QUEUED
+    assert DBTaskResult.objects.count() == 1
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    assert edit.status == Status.SUCCEEDED
+    assert edit.attempts == 2
+    assert Clip.objects.filter(source_edit=edit).count() == 1
+
+
+def test_reaper_leaves_live_runs_alone(project):
+    edit = _new_edit(project)
+    Edit.objects.filter(pk=edit.pk).update(status=Status.RUNNING, run_token="alive", heartbeat_at=timezone.now())
+    assert edit_service.reap_stale_edits() == []
+    assert Edit.objects.get(pk=edit.pk).status == Status.RUNNING
+
+
+def test_reaper_gives_up_after_repeated_worker_deaths(project, settings):
+    edit = _new_edit(project)
+    stale = timezone.now() - timedelta(seconds=settings.ALEPH_STALE_SECONDS + 5)
+    Edit.objects.filter(pk=edit.pk).update(
+        status=Status.RUNNING, run_token="dead", heartbeat_at=stale, attempts=edit_service.MAX_ATTEMPTS
+    )
+    assert edit_service.reap_stale_edits() == []
+    edit.refresh_from_db()
+    assert edit.status == Status.FAILED
+    assert "stopped" in edit.error_message
+
+
+def test_a_stale_run_that_wakes_up_cannot_write_a_second_result(project):
+    edit = _new_edit(project)
+    token = "first-run"
+    Edit.objects.filter(pk=edit.pk).update(status=Status.RUNNING, run_token=token, heartbeat_at=timezone.now())
+    report = edit_service._progress_writer(edit.pk, token)
+    # The reaper gives the edit to another run...
+    Edit.objects.filter(pk=edit.pk).update(run_token="second-run")
+    # ...and the first run's next progress write tells it to stop.
+    from editor.engines.base import EditCancelled
+
+    with pytest.raises(EditCancelled):
+        report(1.0)
+
+
+# Real worker processes
+
+
+def _frames_differ(a_path, b_path) -> bool:
+    import av
+
+    with av.open(str(a_path)) as a, av.open(str(b_path)) as b:
+        fa = next(a.decode(video=0)).to_ndarray(format="gray").astype(float)
+        fb = next(b.decode(video=0)).to_ndarray(format="gray").astype(float)
+    import cv2
+
+    fb = cv2.resize(fb, (fa.shape[1], fa.shape[0]))
+    return float(np.abs(fa - fb).mean()) > 1.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_path_end_to_end(client, owner, bunny, private_media):
+    """Upload → edit → worker process → an output of the chosen ratio, the input's duration, and changed frames."""
+    client.force_login(owner)
+    with open(bunny, "rb") as fh:
+        client.post(reverse("project_new"), {"file": fh})
+    project = owner.projects.get()
+    client.post(reverse("edit_create", args=[project.pk]), _form(project, prompt="golden hour", ratio="720:1280"))
+    edit = Edit.objects.get()
+    worker = start_worker(private_media, "--batch")
+    output, _ = worker.communicate(timeout=300)
+    assert worker.returncode == 0, output
+    edit.refresh_from_db()
+    assert edit.status == Status.SUCCEEDED, (edit.error_message, output)
+    result = edit.result
+    with local_copy(result.file) as path:
+        info = media.probe(path)
+        original = project.clips.get(source_edit__isnull=True)
+        with local_copy(original.file) as source:
+            assert _frames_differ(source, path)
+    assert (info.width, info.height) == (720, 1280)
+    assert info.video_codec == "h264"
+    assert abs(info.duration - original.duration) <= 1 / original.fps + 1e-6
+    assert info.has_audio
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_run_ten_edits_each_once(owner, small_clip, private_media):
+    from editor.services.projects import create_project_from_upload
+    from tests.conftest import upload_of
+
+    project = create_project_from_upload(owner, upload_of(small_clip), "Race")
+    edits = [_new_edit(project, prompt=p, ratio="640:480", seed=n) for n, p in enumerate(["warmer", "cooler"] * 5)]
+    workers = [start_worker(private_media, "--batch", worker_id=f"w{n}") for n in range(2)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    for edit in edits:
+        edit.refresh_from_db()
+        assert edit.status == Status.SUCCEEDED, edit.error_message
+        assert edit.attempts == 1
+        assert Clip.objects.filter(source_edit=edit).count() == 1
+    claimed_by = set(DBTaskResult.objects.values_list("worker_ids", flat=True))
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 10
+    assert len(claimed_by) >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_edit_leaves_nothing_stuck(owner, bunny, private_media, settings):
+    from editor.services.projects import create_project_from_upload
+    from tests.conftest import upload_of
+
+    project = create_project_from_upload(owner, upload_of(bunny), "Kill")
+    edit = _new_edit(project, prompt="golden hour with film grain", ratio="1280:720")
+    worker = start_worker(private_media, worker_id="doomed")
+    try:
+        assert _wait_for(lambda: Edit.objects.get(pk=edit.pk).progress > 0, timeout=120), "the edit never started"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    edit.refresh_from_db()
+    assert edit.status == Status.RUNNING
+    # Later, the reaper finds the silent run and re-queues it; a new worker finishes it once.
+    settings.ALEPH_STALE_SECONDS = 5
+    later = timezone.now() + timedelta(seconds=10)
+    from django.db import transaction
+
+    with transaction.atomic():
+        requeued = edit_service.reap_stale_edits(now=later)
+    assert requeued == [edit.pk]
+    rescue = start_worker(private_media, "--batch", worker_id="rescue")
+    output, _ = rescue.communicate(timeout=300)
+    assert rescue.returncode == 0, output
+    edit.refresh_from_db()
+    assert edit.status == Status.SUCCEEDED, (edit.error_message, output)
+    assert edit.attempts == 2
+    assert Clip.objects.filter(source_edit=edit).count() == 1
