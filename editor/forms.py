@@ -38,7 +38,20 @@ class FrameReferenceForm(forms.Form):
 
 def available_engines() -> list[tuple[str, str]]:
     """Return the engines this server can run (remote ones only when their key is set)."""
-    return [(Engine.LOCAL.value, Engine.LOCAL.label)]
+    from editor.services.remote_edits import configured_providers
+
+    remote = configured_providers()
+    return [(Engine.LOCAL.value, Engine.LOCAL.label)] + [(p, Engine(p).label) for p in remote]
+
+
+def available_models() -> list[tuple[str, str]]:
+    """Return the remote models offered by the configured providers."""
+    from editor.services.remote_edits import configured_providers, models_for
+
+    seen: list[str] = []
+    for provider in configured_providers():
+        seen += [m for m in models_for(provider) if m not in seen]
+    return [(m, m) for m in seen]
 
 
 def ratio_icon(ratio: str) -> tuple[int, int]:
@@ -68,6 +81,11 @@ class EditForm(forms.Form):
         label="Public figure threshold", choices=Threshold.choices, initial=Threshold.AUTO
     )
     engine = forms.ChoiceField(label="Engine", choices=(), initial=Engine.LOCAL)
+    model = forms.ChoiceField(label="Model", choices=(), required=False, initial="gen4_aleph")
+    trim_start = forms.FloatField(
+        label="Start of the part sent (seconds)", min_value=0, required=False, initial=0,
+        help_text="Remote models take a window of the clip: gen4_aleph 5 s, aleph2 2–30 s.",
+    )
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,6 +96,20 @@ class EditForm(forms.Form):
         self.fields["input_clip"].label_from_instance = lambda clip: clip.label
         self.fields["references"].queryset = Reference.objects.filter(project=project)
         self.fields["engine"].choices = available_engines()
+        self.fields["model"].choices = available_models()
+
+    def clean(self):
+        data = super().clean()
+        engine = data.get("engine")
+        if engine and engine != Engine.LOCAL and not data.get("model"):
+            self.add_error("model", "Choose a model for the remote engine.")
+        if engine == Engine.LOCAL:
+            data["model"] = ""
+        data["trim_start"] = data.get("trim_start") or 0.0
+        clip = data.get("input_clip")
+        if clip and data["trim_start"] >= clip.duration:
+            self.add_error("trim_start", f"The clip is only {clip.duration:.2f} s long.")
+        return data
 
     def clean_seed(self) -> int:
         seed = self.cleaned_data.get("seed")
@@ -123,7 +155,7 @@ def initial_from_query(query, project: Project) -> dict:
     else:
         original = project.clips.filter(source_edit__isnull=True).first()
         initial["input_clip"] = original.pk if original else None
-    for name in ("prompt", "ratio", "public_figure_threshold", "engine"):
+    for name in ("prompt", "ratio", "public_figure_threshold", "engine", "model"):
         if query.get(name):
             initial[name] = query[name][:1000]
     if query.get("seed", "").isdigit():
@@ -133,7 +165,7 @@ def initial_from_query(query, project: Project) -> dict:
     return initial
 
 
-RECIPE_FIELDS = ("prompt", "seed", "engine", "ratio", "public_figure_threshold")
+RECIPE_FIELDS = ("prompt", "seed", "engine", "model", "ratio", "public_figure_threshold")
 
 
 def _with_recipe(query):

@@ -158,7 +158,7 @@ class Reference(models.Model):
 
 class Edit(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="edits")
-    input_clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="edits_as_input")
+    input_clip = models.ForeignKey(Clip, on_delete=models.RESTRICT, related_name="edits_as_input")
     references = models.ManyToManyField(Reference, blank=True, related_name="edits")
 
     prompt = models.TextField(max_length=1000)

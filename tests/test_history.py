@@ -143,7 +143,7 @@ def test_copy_settings_prefills_the_form(owner_client, project):
     form = response.context["form"]
     assert form.initial["prompt"] == "cooler" and form.initial["seed"] == 77 and form.initial["ratio"] == "960:960"
     body = response.content.decode()
-    assert 'value="960:960" checked' in body and ">cooler</textarea>" in body
+    assert 'value="960:960" checked' in body and "cooler</textarea>" in body
 
 
 def test_history_lists_edits_across_projects_with_filters(owner_client, project, second_project, outsider):

@@ -233,7 +233,5 @@ def delete_project(project: Project) -> None:
     """Delete a project, its edits and every file of it in storage."""
     with transaction.atomic():
         names = stored_names(project)
-        # Edits protect their input clips, so they go first.
-        Edit.objects.filter(project=project).delete()
         project.delete()
         transaction.on_commit(lambda: delete_quietly(*names))

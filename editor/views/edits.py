@@ -13,6 +13,7 @@ from django_htmx.http import HttpResponseStopPolling
 from editor import forms
 from editor.models import Edit, Status
 from editor.services import edits as edit_service
+from editor.services import remote_edits
 from editor.services.projects import InputError
 from editor.views.common import owned_edit, owned_project
 from editor.views.projects import render_project
@@ -37,6 +38,8 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                     seed=data["seed"],
                     public_figure_threshold=data["public_figure_threshold"],
                     engine=data["engine"],
+                    model=data["model"],
+                    trim_start=data["trim_start"],
                 ),
                 list(data["references"]),
             )
@@ -126,3 +129,33 @@ def history(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "editor/history.html", {"page": page, "filters": filters, "query": query.urlencode()})
+
+
+@require_POST
+@login_required
+def edit_submit_again(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    if remote_edits.submit_again(edit):
+        messages.info(request, f"Edit #{edit.pk} was sent to the queue again; it will create a new, billed task.")
+    return redirect(edit.get_absolute_url())
+
+
+@require_GET
+@login_required
+def edit_estimate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Render the cost line of the edit form for the engine, model, input and trim chosen."""
+    project = owned_project(request, pk)
+    form = forms.EditForm(request.GET, project=project)
+    form.is_valid()
+    data = form.cleaned_data
+    context: dict = {"engine": data.get("engine") or "local"}
+    if context["engine"] != "local" and data.get("model") and data.get("input_clip"):
+        try:
+            context["cost"] = remote_edits.estimate(
+                context["engine"], data["model"], data["input_clip"].duration, data.get("trim_start") or 0.0
+            )
+        except InputError as exc:
+            context["problem"] = exc.message
+        context["credits"] = remote_edits.credit_balance(context["engine"])
+        context["paused_until"] = remote_edits.breaker_paused_until(context["engine"])
+    return render(request, "editor/_estimate.html", context)

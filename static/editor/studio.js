@@ -220,3 +220,26 @@ document.addEventListener("click", function (e) {
   if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, function () { window.prompt("Copy the recipe:", text); });
   else window.prompt("Copy the recipe:", text);
 });
+
+// Remote engines: show model and trim only when a remote engine is chosen; the trim slider seeks
+// the source video so the user sees where the sent window starts.
+document.addEventListener("DOMContentLoaded", function () {
+  var form = document.getElementById("edit-form");
+  if (!form) return;
+  var engine = form.querySelector("[name=engine]");
+  var remote = form.querySelector("[data-remote-only]");
+  var slider = form.querySelector("[data-trim-slider]");
+  var input = form.querySelector("[data-trim-input]");
+  var video = document.getElementById("source-video");
+  var toggle = function () { if (remote && engine) remote.hidden = engine.value === "local"; };
+  if (engine) engine.addEventListener("change", toggle);
+  toggle();
+  if (slider && input) {
+    slider.addEventListener("input", function () {
+      input.value = slider.value;
+      if (video) { video.pause(); video.currentTime = parseFloat(slider.value); }
+    });
+    slider.addEventListener("change", function () { input.dispatchEvent(new Event("change", { bubbles: true })); });
+    input.addEventListener("input", function () { slider.value = input.value; });
+  }
+});
