@@ -1,0 +1,216 @@
+"""The local engine on real frames: sizes, timing, colour moved the right way, audio, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from editor import media
+from editor.engines import local
+from editor.engines.base import EditCancelled, EditRequest, EngineError
+from tests.media_factory import make_clip
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("local") / "in.mp4", seconds=1.0, size=(320, 240), fps=25, audio=True)
+
+
+def _run(src: Path, out: Path, prompt: str, *, ratio="640:480", seed=7, references=(), progress=None):
+    request = EditRequest(
+        input_path=src, output_path=out, prompt=prompt, ratio=ratio, seed=seed, references=tuple(references),
+        recipe={"prompt": prompt, "seed": str(seed)},
+    )
+    return local.run(request, progress or (lambda f: None))
+
+
+def _mean_rgb(path: Path, at_frame: int = 10) -> np.ndarray:
+    with av.open(str(path)) as c:
+        for n, frame in enumerate(c.decode(video=0)):
+            if n == at_frame:
+                return frame.to_ndarray(format="rgb24").reshape(-1, 3).astype(float).mean(axis=0)
+    raise AssertionError("clip too short")
+
+
+def _frame(path: Path, n: int = 10) -> np.ndarray:
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i == n:
+                return frame.to_ndarray(format="rgb24").astype(float)
+    raise AssertionError("clip too short")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("ratio", ["1280:720", "720:1280", "960:960", "1584:672"])
+def test_output_matches_the_ratio_and_the_input_duration(clip, tmp_path, ratio):
+    out = tmp_path / "out.mp4"
+    result = _run(clip, out, "black and white", ratio=ratio)
+    info = media.probe(out)
+    w, h = (int(x) for x in ratio.split(":"))
+    assert (info.width, info.height) == (w, h)
+    assert abs(info.duration - 1.0) <= 1 / 25 + 1e-6
+    assert info.frame_count == 25
+    assert info.video_codec == "h264"
+    assert f"reframe {ratio}" in result.summary
+
+
+def test_output_is_h264_yuv420p_bt709_faststart_with_audio(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    _run(clip, out, "warmer")
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.pix_fmt == "yuv420p"
+        assert v.codec_context.color_primaries == 1 and v.codec_context.colorspace == 1
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+    data = out.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+
+
+def test_black_and_white_removes_chroma(clip, tmp_path):
+    out = tmp_path / "bw.mp4"
+    _run(clip, out, "make it black and white")
+    frame = _frame(out)
+    assert np.abs(frame - frame.mean(axis=2, keepdims=True)).mean() < 3.0
+    source = _frame(clip)
+    assert np.abs(source - source.mean(axis=2, keepdims=True)).mean() > 30
+
+
+@pytest.mark.parametrize(
+    "prompt, check",
+    [
+        ("warmer", lambda before, after: after[0] / after[2] > before[0] / before[2] * 1.1),
+        ("cooler", lambda before, after: after[2] / after[0] > before[2] / before[0] * 1.1),
+        ("brighter", lambda before, after: after.mean() > before.mean() + 8),
+        ("much darker", lambda before, after: after.mean() < before.mean() - 15),
+        ("golden hour", lambda before, after: after[0] - after[2] > before[0] - before[2] + 10),
+        ("neon night", lambda before, after: after.mean() < before.mean()),
+    ],
+)
+def test_adjustments_move_colour_the_right_way(clip, tmp_path, prompt, check):
+    out = tmp_path / "out.mp4"
+    _run(clip, out, prompt, ratio="1280:720")
+    before, after = _mean_rgb(clip), _mean_rgb(out)
+    assert check(before, after), (prompt, before, after)
+
+
+def test_every_look_changes_the_frames(clip, tmp_path):
+    from editor.engines.local.plan import LOOKS
+
+    reference = _frame(clip)
+    import cv2
+
+    for key, (label, words) in LOOKS.items():
+        out = tmp_path / f"{key}.mp4"
+        result = _run(clip, out, words[0])
+        assert label in result.summary
+        frame = cv2.resize(_frame(out), (320, 240))
+        assert np.abs(frame - reference).mean() > 4, key
+
+
+def test_match_the_reference_moves_colours_toward_the_reference(clip, tmp_path):
+    out = tmp_path / "match.mp4"
+    cat = DATA / "chelsea_cat.png"
+    result = _run(clip, out, "match the reference", references=[cat])
+    assert "colour match to reference" in result.summary
+    from PIL import Image
+
+    target = np.asarray(Image.open(cat).convert("RGB"), float).reshape(-1, 3).mean(axis=0)
+    before, after = _mean_rgb(clip), _mean_rgb(out)
+    assert np.linalg.norm(after - target) < np.linalg.norm(before - target) * 0.7
+
+
+def test_match_the_reference_uses_whole_clip_statistics_so_it_does_not_flicker(tmp_path):
+    """Two clips with the same content give the same transfer for the same frame."""
+    src = make_clip(tmp_path / "in.mp4", seconds=1.0, audio=False)
+    out = tmp_path / "out.mp4"
+    _run(src, out, "match the reference", references=[DATA / "chelsea_cat.png"])
+    means = []
+    with av.open(str(out)) as c:
+        for frame in c.decode(video=0):
+            means.append(frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0))
+    # The source's colour bars are steady; a per-frame transfer would chase the moving square.
+    assert np.ptp(np.array(means), axis=0).max() < 6
+
+
+def test_match_the_reference_without_a_reference_says_so(clip, tmp_path):
+    with pytest.raises(EngineError, match="reference"):
+        _run(clip, tmp_path / "o.mp4", "match the reference")
+
+
+def test_grain_is_seeded_same_seed_same_bytes(clip, tmp_path):
+    a, b, c = tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "c.mp4"
+    _run(clip, a, "vintage film grain", seed=42)
+    _run(clip, b, "vintage film grain", seed=42)
+    _run(clip, c, "vintage film grain", seed=43)
+    assert _digest(a) == _digest(b)
+    assert _digest(a) != _digest(c)
+    assert np.abs(_frame(a) - _frame(c)).mean() > 1
+
+
+@pytest.mark.parametrize("prompt", ["golden hour", "match the reference", "crop to square", "much brighter, more contrast"])
+def test_every_operation_is_deterministic(clip, tmp_path, prompt):
+    refs = [DATA / "chelsea_cat.png"]
+    _run(clip, tmp_path / "a.mp4", prompt, references=refs, ratio="960:960")
+    _run(clip, tmp_path / "b.mp4", prompt, references=refs, ratio="960:960")
+    assert _digest(tmp_path / "a.mp4") == _digest(tmp_path / "b.mp4")
+
+
+def test_recipe_is_written_into_the_metadata(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    _run(clip, out, "warmer", seed=99)
+    with av.open(str(out)) as c:
+        recipe = json.loads(c.metadata["comment"])
+    assert recipe == {"prompt": "warmer", "seed": "99"}
+
+
+def test_a_prompt_it_cannot_act_on_fails_with_what_it_can_do(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(EngineError) as caught:
+        _run(clip, out, "frabjous plorb")
+    assert caught.value.code == "prompt_not_understood"
+    assert "golden hour" in caught.value.message
+    assert not out.exists()
+
+
+def test_progress_is_reported_and_cancel_removes_the_partial_file(clip, tmp_path):
+    seen = []
+
+    def progress(fraction):
+        seen.append(fraction)
+        if fraction > 0.5:
+            raise EditCancelled()
+
+    folder = tmp_path / "output"
+    folder.mkdir()
+    with pytest.raises(EditCancelled):
+        _run(clip, folder / "out.mp4", "warmer", progress=progress)
+    assert seen == sorted(seen) and seen[-1] > 0.5
+    assert list(folder.iterdir()) == []
+
+
+def test_real_clip_with_index_at_the_end(tmp_path):
+    out = tmp_path / "bunny.mp4"
+    result = _run(DATA / "bigbuckbunny_720p_5s.mp4", out, "teal and orange with grain", ratio="720:1280")
+    info = media.probe(out)
+    assert (info.width, info.height) == (720, 1280)
+    assert info.frame_count == 132
+    assert abs(info.duration - 5.28) <= 0.04 + 1e-6
+    assert info.has_audio
+    assert "Source audio kept in sync." in result.notes
+
+
+def test_describe_matches_what_run_does(clip, tmp_path):
+    summary, plan = local.describe("golden hour with grain", ratio="960:960", seed=42, has_reference=False)
+    assert summary == "golden-hour look · grain (seed 42) · reframe 960:960"
+    result = _run(clip, tmp_path / "o.mp4", "golden hour with grain", ratio="960:960", seed=42)
+    assert result.summary == summary and result.plan == plan
