@@ -25,8 +25,9 @@ from editor.engines.local.plan import EditPlan, make_plan
 CRF = 20
 PRESET = "veryfast"
 MAX_BITS_PER_PIXEL = 0.14
-# x264 is deterministic for a fixed thread count: same input, prompt and seed give the same bytes.
-ENCODER_THREADS = "2"
+# One x264 thread: with frame threads and a VBV cap x264 is not byte-deterministic, and the same
+# input, prompt and seed must give the same bytes.
+ENCODER_THREADS = "1"
 STATS_SAMPLES = 24
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
