@@ -394,6 +394,11 @@ def test_a_worker_killed_mid_edit_leaves_nothing_stuck(owner, bunny, private_med
     with transaction.atomic():
         requeued = edit_service.reap_stale_edits(now=later)
     assert requeued == [edit.pk]
+    # The dead run's scratch folder went with it.
+    import tempfile
+    from pathlib import Path
+
+    assert not list(Path(tempfile.gettempdir()).glob(f"aleph-edit-{edit.pk}-*"))
     rescue = start_worker(private_media, "--batch", worker_id="rescue")
     output, _ = rescue.communicate(timeout=300)
     assert rescue.returncode == 0, output

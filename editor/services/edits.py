@@ -8,6 +8,7 @@ same step and a run the reaper has given away can no longer write.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 import uuid
@@ -228,7 +229,7 @@ def _progress_writer(edit_id: int, token: str):
 def _run_local(edit: Edit, token: str) -> None:
     references = list(edit.references.all())
     stored: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="aleph-edit-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_scratch_prefix(edit.pk, token)) as tmp:
         output = Path(tmp) / "result.mp4"
         try:
             with local_copy(edit.input_clip.file) as source:
@@ -288,6 +289,18 @@ def _run_local(edit: Edit, token: str) -> None:
             )
 
 
+def _scratch_prefix(edit_id: int, token: str) -> str:
+    return f"aleph-edit-{edit_id}-{token}-"
+
+
+def _remove_scratch(edit_id: int, token: str) -> None:
+    """Remove the scratch folder a dead run left on this machine."""
+    if not token:
+        return
+    for folder in Path(tempfile.gettempdir()).glob(_scratch_prefix(edit_id, token) + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _local_references(references: list[Reference], tmp: Path) -> list[Path]:
     paths = []
     for i, reference in enumerate(references):
@@ -319,6 +332,7 @@ def reap_stale_edits(now=None) -> list[int]:
         with transaction.atomic():
             if transition(edit.pk, Status.RUNNING, Status.QUEUED, token=edit.run_token, run_token="", progress=0):
                 requeued.append(edit.pk)
+                _remove_scratch(edit.pk, edit.run_token)
                 transaction.on_commit(lambda pk=edit.pk: enqueue_run(pk))
     if requeued:
         log.warning("reaper: re-queued stale edits %s", requeued)

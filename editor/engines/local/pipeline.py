@@ -38,7 +38,8 @@ def run(request: EditRequest, progress: ProgressFn) -> EditResult:
     plan = make_plan(request.prompt, ratio=request.ratio, seed=request.seed, has_reference=bool(request.references))
     partial = request.output_path.with_name(request.output_path.stem + ".partial.mp4")
     try:
-        with tempfile.TemporaryDirectory(prefix="aleph-local-") as tmp:
+        # Beside the output, so a run that is killed leaves its scraps in one folder.
+        with tempfile.TemporaryDirectory(prefix="aleph-local-", dir=request.output_path.parent) as tmp:
             notes = _render(request, plan, Path(tmp), partial, progress)
         partial.replace(request.output_path)
     except BaseException:
