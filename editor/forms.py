@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 
@@ -87,6 +88,8 @@ class EditForm(forms.Form):
         help_text="Remote models take a window of the clip: gen4_aleph 5 s, aleph2 2–30 s.",
     )
 
+    mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=14_000_000)
+
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
@@ -110,6 +113,19 @@ class EditForm(forms.Form):
         if clip and data["trim_start"] >= clip.duration:
             self.add_error("trim_start", f"The clip is only {clip.duration:.2f} s long.")
         return data
+
+    def clean_mask(self) -> bytes | None:
+        """Decode the painted mask (a PNG data URL) into bytes; None when nothing was painted."""
+        value = self.cleaned_data.get("mask") or ""
+        if not value:
+            return None
+        prefix = "data:image/png;base64,"
+        if not value.startswith(prefix):
+            raise forms.ValidationError("The painted mask was not a PNG image.")
+        try:
+            return base64.b64decode(value[len(prefix) :], validate=True)
+        except ValueError:
+            raise forms.ValidationError("The painted mask could not be read.") from None
 
     def clean_seed(self) -> int:
         seed = self.cleaned_data.get("seed")

@@ -406,3 +406,61 @@ def test_a_worker_killed_mid_edit_leaves_nothing_stuck(owner, bunny, private_med
     assert edit.status == Status.SUCCEEDED, (edit.error_message, output)
     assert edit.attempts == 2
     assert Clip.objects.filter(source_edit=edit).count() == 1
+
+
+# Painted masks
+
+
+def _mask_png(width=320, height=240, painted=True) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (width, height), 0)
+    if painted:
+        ImageDraw.Draw(image).rectangle((100, 60, 180, 140), fill=255)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_painted_mask_is_stored_with_the_edit_and_copied_on_rerun(owner_client, project, private_media):
+    import base64
+
+    data_url = "data:image/png;base64," + base64.b64encode(_mask_png()).decode()
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, mask=data_url))
+    assert response.status_code == 302
+    edit = Edit.objects.get()
+    assert edit.mask.startswith("masks/") and (private_media / "media" / edit.mask).exists()
+    rerun = edit_service.rerun_edit(edit, new_seed=False)
+    assert rerun.mask and rerun.mask != edit.mask
+    assert (private_media / "media" / rerun.mask).read_bytes() == (private_media / "media" / edit.mask).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("data:image/jpeg;base64,AAAA", "not a PNG"),
+        ("data:image/png;base64,@@@", "could not be read"),
+    ],
+)
+def test_bad_masks_are_refused_and_change_nothing(owner_client, project, private_media, value, message):
+    before = stored_files(private_media / "media")
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, mask=value))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert Edit.objects.count() == 0
+    assert stored_files(private_media / "media") == before
+
+
+def test_an_empty_mask_is_refused(project, private_media):
+    before = stored_files(private_media / "media")
+    with pytest.raises(edit_service.InputError, match="empty"):
+        edit_service.create_edit(
+            project,
+            project.clips.get(),
+            edit_service.EditSettings(prompt="black and white", ratio="960:960", seed=1),
+            mask_png=_mask_png(painted=False),
+        )
+    assert Edit.objects.count() == 0
+    assert stored_files(private_media / "media") == before

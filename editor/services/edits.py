@@ -25,8 +25,9 @@ from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.models import TRANSITIONS, Clip, Edit, Engine, Project, Reference, Status
 from editor.services import remote_edits
+from editor.models import new_storage_name
 from editor.services.projects import InputError, register_clip
-from editor.storage import delete_quietly, local_copy
+from editor.storage import delete_quietly, local_copy, save_file
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def create_edit(
     input_clip: Clip,
     edit_settings: EditSettings,
     references: list[Reference] = (),
+    mask_png: bytes | None = None,
 ) -> Edit:
     """Record a new edit and enqueue its run once the transaction commits."""
     if input_clip.project_id != project.pk:
@@ -88,30 +90,68 @@ def create_edit(
                 ratio=edit_settings.ratio,
                 seed=edit_settings.seed,
                 has_reference=bool(references),
+                has_mask=mask_png is not None,
             )
         except EngineError as exc:
             raise InputError(exc.message) from None
-    with transaction.atomic():
-        edit = Edit.objects.create(
-            project=project,
-            input_clip=input_clip,
-            prompt=edit_settings.prompt,
-            ratio=edit_settings.ratio,
-            seed=edit_settings.seed,
-            public_figure_threshold=edit_settings.public_figure_threshold,
-            engine=edit_settings.engine,
-            model=edit_settings.model,
-            trim_start=edit_settings.trim_start,
-            summary=summary[:500],
-            plan=plan,
-            cost_credits=cost.credits if cost else None,
-            cost_usd=cost.usd if cost else None,
-        )
-        if references:
-            edit.references.set(references)
-        Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
-        transaction.on_commit(lambda: enqueue_run(edit.pk))
+    mask_name = store_mask(mask_png) if mask_png is not None else ""
+    try:
+        with transaction.atomic():
+            edit = _record_edit(project, input_clip, edit_settings, references, summary, plan, cost, mask_name)
+    except BaseException:
+        delete_quietly(mask_name)
+        raise
     return edit
+
+
+def _record_edit(project, input_clip, edit_settings, references, summary, plan, cost, mask_name) -> Edit:
+    edit = Edit.objects.create(
+        project=project,
+        input_clip=input_clip,
+        prompt=edit_settings.prompt,
+        ratio=edit_settings.ratio,
+        seed=edit_settings.seed,
+        public_figure_threshold=edit_settings.public_figure_threshold,
+        engine=edit_settings.engine,
+        model=edit_settings.model,
+        trim_start=edit_settings.trim_start,
+        summary=summary[:500],
+        plan=plan,
+        cost_credits=cost.credits if cost else None,
+        cost_usd=cost.usd if cost else None,
+        mask=mask_name,
+    )
+    if references:
+        edit.references.set(references)
+    Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
+    transaction.on_commit(lambda: enqueue_run(edit.pk))
+    return edit
+
+
+MAX_MASK_BYTES = 10 * 1024 * 1024
+
+
+def store_mask(png: bytes) -> str:
+    """Check a painted mask (PNG, white = remove) and store it; return its stored name."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not png or len(png) > MAX_MASK_BYTES:
+        raise InputError("The painted mask is empty or too large.")
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            if image.format != "PNG" or max(image.size) > 8192:
+                raise InputError("The mask must be a PNG no larger than 8192 pixels a side.")
+            grey = image.convert("L")
+    except (UnidentifiedImageError, OSError):
+        raise InputError("The painted mask could not be read.") from None
+    if grey.getextrema()[1] < 128:
+        raise InputError("The mask is empty: paint over what should be removed.")
+    with tempfile.TemporaryDirectory(prefix="aleph-mask-") as tmp:
+        local = Path(tmp) / "mask.png"
+        grey.save(local, "PNG")
+        return save_file(local, new_storage_name("masks", ".png"))
 
 
 def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
@@ -133,7 +173,15 @@ def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
             trim_start=edit.trim_start,
         ),
         list(edit.references.all()),
+        mask_png=_read_stored(edit.mask) if edit.mask else None,
     )
+
+
+def _read_stored(name: str) -> bytes:
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(name, "rb") as fh:
+        return fh.read()
 
 
 def delete_edit(edit: Edit) -> None:
@@ -146,7 +194,7 @@ def delete_edit(edit: Edit) -> None:
         if children:
             listed = ", ".join(f"#{pk}" for pk in children)
             raise InputError(f"Edits {listed} use this result as their input; delete them first.")
-    names = [result.file, result.poster] if result else []
+    names = ([result.file, result.poster] if result else []) + [edit.mask]
     with transaction.atomic():
         edit.delete()
         transaction.on_commit(lambda: delete_quietly(*names))
@@ -234,6 +282,7 @@ def _run_local(edit: Edit, token: str) -> None:
         try:
             with local_copy(edit.input_clip.file) as source:
                 ref_paths = _local_references(references, Path(tmp))
+                mask_path = _local_mask(edit.mask, Path(tmp))
                 request = EditRequest(
                     input_path=source,
                     output_path=output,
@@ -241,6 +290,7 @@ def _run_local(edit: Edit, token: str) -> None:
                     ratio=edit.ratio,
                     seed=edit.seed,
                     references=tuple(ref_paths),
+                    mask_path=mask_path,
                     public_figure_threshold=edit.public_figure_threshold,
                     recipe=edit.recipe(),
                 )
@@ -299,6 +349,15 @@ def _remove_scratch(edit_id: int, token: str) -> None:
         return
     for folder in Path(tempfile.gettempdir()).glob(_scratch_prefix(edit_id, token) + "*"):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _local_mask(name: str, tmp: Path) -> Path | None:
+    if not name:
+        return None
+    target = tmp / "mask.png"
+    with local_copy(name) as src:
+        shutil.copyfile(src, target)
+    return target
 
 
 def _local_references(references: list[Reference], tmp: Path) -> list[Path]:

@@ -226,6 +226,7 @@ def stored_names(project: Project) -> list[str]:
     for file, poster in Clip.objects.filter(project=project).values_list("file", "poster"):
         names += [file, poster]
     names += Reference.objects.filter(project=project).values_list("file", flat=True)
+    names += Edit.objects.filter(project=project).values_list("mask", flat=True)
     return [n for n in names if n]
 
 

@@ -42,6 +42,7 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                     trim_start=data["trim_start"],
                 ),
                 list(data["references"]),
+                mask_png=data["mask"],
             )
         except InputError as exc:
             form.add_error("prompt", exc.message)

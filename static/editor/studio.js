@@ -243,3 +243,78 @@ document.addEventListener("DOMContentLoaded", function () {
     input.addEventListener("input", function () { slider.value = input.value; });
   }
 });
+
+// Mask painter: paint (or erase) over a paused frame; the mask itself is white on black at the
+// clip's size and travels with the edit form as a PNG.
+document.addEventListener("DOMContentLoaded", function () {
+  var panel = document.querySelector("[data-mask-painter]");
+  var view = panel && panel.querySelector("[data-mask-view]");
+  var video = document.getElementById("source-video");
+  var input = document.querySelector("[data-mask-input]");
+  if (!panel || !view || !video || !input) return;
+  var mask = document.createElement("canvas");
+  mask.width = view.width; mask.height = view.height;
+  var mctx = mask.getContext("2d");
+  var vctx = view.getContext("2d");
+  var size = panel.querySelector("[data-mask-size]");
+  var state = panel.querySelector("[data-mask-state]");
+  var painted = false, drawing = false, last = null;
+  mctx.fillStyle = "#000"; mctx.fillRect(0, 0, mask.width, mask.height);
+
+  var tool = function () { return panel.querySelector("input[name=mask-tool]:checked").value; };
+  var redraw = function () {
+    vctx.drawImage(video, 0, 0, view.width, view.height);
+    // Show the painted area as a red overlay on the frame.
+    var overlay = document.createElement("canvas");
+    overlay.width = view.width; overlay.height = view.height;
+    var octx = overlay.getContext("2d");
+    octx.drawImage(mask, 0, 0);
+    octx.globalCompositeOperation = "source-in";
+    octx.fillStyle = "rgba(255, 40, 40, 0.55)";
+    octx.fillRect(0, 0, overlay.width, overlay.height);
+    var data = mctx.getImageData(0, 0, mask.width, mask.height);
+    var tint = octx.getImageData(0, 0, overlay.width, overlay.height);
+    for (var i = 0; i < data.data.length; i += 4) tint.data[i + 3] = data.data[i] > 127 ? 140 : 0;
+    octx.putImageData(tint, 0, 0);
+    vctx.drawImage(overlay, 0, 0);
+  };
+  var point = function (e) {
+    var box = view.getBoundingClientRect();
+    return { x: (e.clientX - box.left) * view.width / box.width, y: (e.clientY - box.top) * view.height / box.height };
+  };
+  var stroke = function (from, to) {
+    var scale = view.width / view.getBoundingClientRect().width;
+    mctx.strokeStyle = mctx.fillStyle = tool() === "brush" ? "#fff" : "#000";
+    mctx.lineWidth = size.value * scale;
+    mctx.lineCap = "round";
+    mctx.beginPath(); mctx.moveTo(from.x, from.y); mctx.lineTo(to.x, to.y); mctx.stroke();
+    if (tool() === "brush") painted = true;
+  };
+  var commit = function () {
+    var pixels = mctx.getImageData(0, 0, mask.width, mask.height).data, any = false;
+    for (var i = 0; i < pixels.length; i += 16) { if (pixels[i] > 127) { any = true; break; } }
+    painted = any;
+    input.value = any ? mask.toDataURL("image/png") : "";
+    state.textContent = any ? "Mask painted: it is sent with the next edit." : "No mask painted.";
+  };
+  view.addEventListener("pointerdown", function (e) {
+    video.pause(); drawing = true; last = point(e); stroke(last, last); redraw(); view.setPointerCapture(e.pointerId);
+  });
+  view.addEventListener("pointermove", function (e) {
+    if (!drawing) return;
+    var p = point(e); stroke(last, p); last = p; redraw();
+  });
+  ["pointerup", "pointercancel"].forEach(function (type) {
+    view.addEventListener(type, function () { if (drawing) { drawing = false; commit(); } });
+  });
+  panel.querySelector("[data-mask-clear]").addEventListener("click", function () {
+    mctx.fillStyle = "#000"; mctx.fillRect(0, 0, mask.width, mask.height); commit(); redraw();
+  });
+  panel.addEventListener("toggle", function () { if (panel.open) { video.pause(); redraw(); } });
+  video.addEventListener("seeked", function () { if (panel.open) redraw(); });
+  document.addEventListener("keydown", function (e) {
+    if (!panel.open || /input|textarea|select/i.test(e.target.tagName)) return;
+    if (e.key === "b" || e.key === "B") panel.querySelector("input[value=brush]").checked = true;
+    if (e.key === "e" || e.key === "E") panel.querySelector("input[value=eraser]").checked = true;
+  });
+});
