@@ -1,0 +1,223 @@
+"""`manage.py edit_clip`: the local engine on plain files, its plan, its progress bar and its refusals."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError, OutputWrapper
+from PIL import Image
+
+from editor import media
+from editor.management.commands.edit_clip import ProgressBar, closest_ratio
+
+REPO = Path(__file__).parent.parent
+
+
+def edit_clip(*args: str) -> tuple[str, str]:
+    """Run the command in this process; return (stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("edit_clip", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def edit_clip_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the command as a real process, the way a user does."""
+    env = {**os.environ, "ALEPH_DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "aleph_studio.settings"}
+    return subprocess.run(
+        [sys.executable, "manage.py", "edit_clip", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def mean_rgb(path: Path) -> np.ndarray:
+    """Return the mean RGB of every frame of a clip."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0) for f in container.decode(video=0)]
+    return np.mean(frames, axis=0)
+
+
+def chroma_spread(path: Path) -> float:
+    """Return the largest distance of any chroma sample from neutral grey over a clip's first frame."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    planes = frame.to_ndarray(format="yuv420p")
+    chroma = planes[frame.height :].astype(np.int16)
+    return float(np.abs(chroma - 128).max())
+
+
+def test_it_writes_a_probeable_clip_of_the_chosen_ratio_and_prints_the_plan(small_clip, tmp_path):
+    output = tmp_path / "bw.mp4"
+    stdout, _ = edit_clip(str(small_clip), "-o", str(output), "--prompt", "black and white", "--ratio", "960:960", "--seed", "7")
+    info = media.probe(output)
+    assert (info.width, info.height) == (960, 960)
+    assert info.video_codec == "h264"
+    assert info.frame_count == 25
+    assert info.duration == pytest.approx(1.0, abs=0.05)
+    assert info.has_audio
+    assert "Plan: black-and-white look · reframe 960:960" in stdout
+    assert "Seed: 7\n" in stdout
+    assert f"Wrote {output} (960x960" in stdout
+    # The colour bars came out grey: the edit was really applied.
+    assert chroma_spread(small_clip) > 80
+    assert chroma_spread(output) <= 3
+
+
+def test_it_picks_the_closest_ratio_and_prints_a_random_seed_that_reproduces_the_edit(small_clip, tmp_path):
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    stdout, _ = edit_clip(str(small_clip), "-o", str(first), "--prompt", "film grain")
+    assert "Ratio: 640:480" in stdout
+    seed = re.search(r"Seed: (\d+) \(random\)", stdout).group(1)
+    assert f"grain (seed {seed})" in stdout
+    assert (media.probe(first).width, media.probe(first).height) == (640, 480)
+    edit_clip(str(small_clip), "-o", str(second), "--prompt", "film grain", "--seed", seed)
+    assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("size", "ratio"),
+    [
+        ((1280, 720), "1280:720"),
+        ((1920, 1080), "1280:720"),
+        ((720, 1280), "720:1280"),
+        ((1000, 1000), "960:960"),
+        ((1920, 816), "1584:672"),
+        ((320, 240), "640:480"),
+        ((1080, 1350), "832:1104"),
+        ((1440, 1080), "640:480"),
+        ((1200, 900), "640:480"),
+        ((1300, 980), "1104:832"),
+    ],
+)
+def test_closest_ratio_matches_the_input_shape(size, ratio):
+    assert closest_ratio(*size) == ratio
+
+
+def test_it_reports_progress_as_lines_when_not_on_a_terminal(small_clip, tmp_path):
+    _, stderr = edit_clip(str(small_clip), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia", "--seed", "1")
+    lines = stderr.strip().splitlines()
+    assert "\r" not in stderr
+    assert lines[-1].startswith("[" + "#" * ProgressBar.WIDTH + "] 100%")
+    assert len(lines) == 11
+
+
+def test_the_progress_bar_redraws_in_place_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    bar = ProgressBar(OutputWrapper(screen))
+    for step in range(201):
+        bar.update(step / 200)
+    bar.finish()
+    text = screen.getvalue()
+    assert text.count("\r") == 101
+    assert text.rsplit("\r", 1)[1].startswith("[" + "#" * ProgressBar.WIDTH + "] 100%")
+    assert text.endswith(" s\n") and text.count("\n") == 1
+
+
+def test_a_prompt_the_engine_cannot_do_exits_non_zero_with_the_reason(small_clip, tmp_path):
+    output = tmp_path / "out.mp4"
+    done = edit_clip_process(tmp_path, str(small_clip), "-o", str(output), "--prompt", "make me a sandwich")
+    assert done.returncode != 0
+    assert "did not find anything it can do" in done.stderr
+    assert not output.exists()
+
+
+def test_a_missing_input_exits_non_zero_with_the_reason(tmp_path):
+    missing = tmp_path / "nowhere.mp4"
+    done = edit_clip_process(tmp_path, str(missing), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia")
+    assert done.returncode != 0
+    assert f"The input {missing} does not exist" in done.stderr
+
+
+def test_an_input_that_is_not_a_video_is_refused_after_probing(tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video at all")
+    with pytest.raises(CommandError, match="was refused: This file is not a video we can read"):
+        edit_clip(str(fake), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia")
+
+
+@pytest.mark.parametrize(
+    ("output_name", "message"),
+    [("missing-folder/out.mp4", "does not exist"), ("out.mov", "give it a .mp4 name")],
+)
+def test_a_bad_output_path_is_refused_before_any_work(small_clip, tmp_path, output_name, message):
+    with pytest.raises(CommandError, match=message):
+        edit_clip(str(small_clip), "-o", str(tmp_path / output_name), "--prompt", "sepia")
+
+
+def test_the_output_may_not_overwrite_the_input(small_clip, tmp_path):
+    source = tmp_path / "source.mp4"
+    source.write_bytes(small_clip.read_bytes())
+    with pytest.raises(CommandError, match="overwrite the input"):
+        edit_clip(str(source), "-o", str(source), "--prompt", "sepia")
+    assert source.read_bytes() == small_clip.read_bytes()
+
+
+def test_an_out_of_range_seed_is_refused(small_clip, tmp_path):
+    with pytest.raises(CommandError, match="The seed must be between 0 and"):
+        edit_clip(str(small_clip), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia", "--seed", "-1")
+
+
+def test_the_reference_image_is_passed_to_the_engine(small_clip, cat_png, tmp_path):
+    output = tmp_path / "matched.mp4"
+    stdout, _ = edit_clip(
+        str(small_clip), "-o", str(output), "--prompt", "match the reference", "--reference", str(cat_png), "--seed", "3"
+    )
+    assert "colour match to reference" in stdout
+    with Image.open(cat_png) as image:
+        target = np.asarray(image.convert("RGB"), np.float32).reshape(-1, 3).mean(axis=0)
+    before, after = mean_rgb(small_clip), mean_rgb(output)
+    assert np.linalg.norm(after - target) < 0.5 * np.linalg.norm(before - target)
+
+
+def test_asking_for_a_reference_without_one_is_refused(small_clip, tmp_path):
+    with pytest.raises(CommandError, match="no reference image"):
+        edit_clip(str(small_clip), "-o", str(tmp_path / "out.mp4"), "--prompt", "match the reference")
+
+
+def test_a_reference_that_is_not_an_image_is_refused(small_clip, tmp_path):
+    bogus = tmp_path / "ref.png"
+    bogus.write_bytes(b"not an image")
+    with pytest.raises(CommandError, match="reference image .* was refused"):
+        edit_clip(str(small_clip), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia", "--reference", str(bogus))
+
+
+def write_mask(path: Path, *, painted: bool, fmt: str = "PNG") -> Path:
+    image = Image.new("L", (320, 240), 0)
+    if painted:
+        image.paste(255, (120, 60, 200, 140))
+    image.save(path, fmt)
+    return path
+
+
+def test_a_painted_png_mask_is_accepted_and_the_edit_runs(small_clip, tmp_path):
+    mask = write_mask(tmp_path / "mask.png", painted=True)
+    output = tmp_path / "out.mp4"
+    stdout, _ = edit_clip(str(small_clip), "-o", str(output), "--prompt", "sepia", "--mask", str(mask), "--seed", "2")
+    assert "Plan: sepia look" in stdout
+    assert (media.probe(output).width, media.probe(output).height) == (640, 480)
+
+
+@pytest.mark.parametrize(
+    ("painted", "fmt", "message"),
+    [(False, "PNG", "The mask is empty"), (True, "JPEG", "The mask must be a PNG")],
+)
+def test_an_empty_or_non_png_mask_is_refused(small_clip, tmp_path, painted, fmt, message):
+    mask = write_mask(tmp_path / "mask.img", painted=painted, fmt=fmt)
+    with pytest.raises(CommandError, match=message):
+        edit_clip(str(small_clip), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia", "--mask", str(mask))
