@@ -1,0 +1,155 @@
+"""Remote engines in the browser's view: offered only with a key, priced before submitting, key never shown."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from editor.models import Edit, ProviderHealth, Status
+
+KEY = "key_" + "0123456789abcdef" * 8
+
+
+@pytest.fixture
+def runway(settings):
+    cache.clear()
+    settings.RUNWAYML_API_SECRET = KEY
+    settings.RUNWAYML_BASE_URL = "https://api.dev.runwayml.com"
+    settings.ALEPH_OUTPUT_HOSTS = ["outputs.example.com"]
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if request.url.path == "/v1/organization":
+            return httpx.Response(200, json={"creditBalance": 1234, "tier": {"maxMonthlyCreditSpend": 100000, "models": {}}, "usage": {"models": {}}})
+        return httpx.Response(404, json={"error": "not found"})
+
+    settings.ALEPH_REMOTE_TRANSPORT = httpx.MockTransport(handler)
+    yield calls
+    cache.clear()
+
+
+def _form(project, **overrides):
+    data = {
+        "prompt": "relight this as golden hour",
+        "input_clip": project.clips.get().pk,
+        "ratio": "1280:720",
+        "seed": "5",
+        "public_figure_threshold": "auto",
+        "engine": "runway",
+        "model": "gen4_aleph",
+        "trim_start": "0",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_without_a_key_only_the_local_engine_is_offered(owner_client, project):
+    form = owner_client.get(reverse("project_detail", args=[project.pk])).context["form"]
+    assert [value for value, _ in form.fields["engine"].choices] == ["local"]
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    assert response.status_code == 400
+    assert Edit.objects.count() == 0
+
+
+def test_with_a_key_runway_and_its_models_are_offered_and_the_key_is_never_shown(owner_client, project, runway):
+    response = owner_client.get(reverse("project_detail", args=[project.pk]))
+    form = response.context["form"]
+    assert [value for value, _ in form.fields["engine"].choices] == ["local", "runway"]
+    assert [value for value, _ in form.fields["model"].choices] == ["gen4_aleph", "aleph2"]
+    body = response.content.decode()
+    assert KEY not in body and KEY[:20] not in body
+
+
+def test_the_form_shows_the_estimated_cost_and_the_credit_balance(owner_client, project, runway):
+    url = reverse("edit_estimate", args=[project.pk])
+    response = owner_client.get(url, _form(project), HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    # The 1 s clip is under the 5 s window: 15 credits for one output second at $0.01 each.
+    assert "$0.15" in body and "15 credits" in body
+    assert "1234 credits" in body
+    assert KEY not in body
+    # The balance is cached for a minute: a second look does not call Runway again.
+    owner_client.get(url, _form(project), HTTP_HX_REQUEST="true")
+    assert [c.url.path for c in runway].count("/v1/organization") == 1
+    assert all(c.headers["authorization"] == f"Bearer {KEY}" for c in runway)
+
+
+def test_the_local_engine_estimate_says_free(owner_client, project):
+    body = owner_client.get(
+        reverse("edit_estimate", args=[project.pk]), _form(project, engine="local"), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "free" in body
+
+
+def test_submitting_records_the_estimated_cost(owner_client, project, runway):
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    assert response.status_code == 302
+    edit = Edit.objects.get()
+    assert (edit.engine, edit.model, edit.cost_credits, edit.cost_usd) == ("runway", "gen4_aleph", 15, Decimal("0.15"))
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "est. $0.15 (15 credits)" in body
+
+
+def test_a_trim_start_past_the_end_is_refused(owner_client, project, runway):
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, trim_start="3"))
+    assert response.status_code == 400
+    assert "only 1.00 s long" in response.content.decode()
+    assert Edit.objects.count() == 0
+
+
+def test_remote_edits_need_output_hosts_before_billing(owner_client, project, runway, settings):
+    settings.ALEPH_OUTPUT_HOSTS = []
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    assert response.status_code == 400
+    assert "ALEPH_OUTPUT_HOSTS" in response.content.decode()
+    assert Edit.objects.count() == 0
+
+
+def test_a_paused_provider_refuses_new_edits_with_a_banner(owner_client, project, runway):
+    ProviderHealth.objects.create(provider="runway", consecutive_failures=5, paused_until=timezone.now() + timedelta(minutes=5))
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    assert response.status_code == 400
+    assert "paused" in response.content.decode()
+    body = owner_client.get(reverse("edit_estimate", args=[project.pk]), _form(project), HTTP_HX_REQUEST="true").content.decode()
+    assert "paused" in body
+
+
+def test_needs_attention_offers_submit_again(owner_client, project, runway, django_capture_on_commit_callbacks):
+    edit = Edit.objects.create(
+        project=project, input_clip=project.clips.get(), prompt="x", ratio="1280:720", seed=1, engine="runway",
+        model="gen4_aleph", status=Status.NEEDS_ATTENTION, error_message="We could not tell whether Runway received this edit.",
+        remote_submitted_at=timezone.now(),
+    )
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "Submit again (new, billed task)" in body
+    assert "could not tell" in body
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("edit_submit_again", args=[edit.pk]))
+    edit.refresh_from_db()
+    assert edit.status == Status.QUEUED and edit.remote_submitted_at is None
+
+
+def test_submit_again_is_only_for_needs_attention(owner_client, project, runway):
+    edit = Edit.objects.create(
+        project=project, input_clip=project.clips.get(), prompt="x", ratio="1280:720", seed=1, engine="runway",
+        model="gen4_aleph", status=Status.FAILED,
+    )
+    owner_client.post(reverse("edit_submit_again", args=[edit.pk]))
+    edit.refresh_from_db()
+    assert edit.status == Status.FAILED
+
+
+def test_outsiders_cannot_submit_again_or_see_estimates(outsider_client, project, runway):
+    edit = Edit.objects.create(
+        project=project, input_clip=project.clips.get(), prompt="x", ratio="1280:720", seed=1, engine="runway",
+        model="gen4_aleph", status=Status.NEEDS_ATTENTION,
+    )
+    assert outsider_client.post(reverse("edit_submit_again", args=[edit.pk])).status_code == 404
+    assert outsider_client.get(reverse("edit_estimate", args=[project.pk])).status_code == 404
+    edit.refresh_from_db()
+    assert edit.status == Status.NEEDS_ATTENTION
