@@ -464,3 +464,24 @@ def test_an_empty_mask_is_refused(project, private_media):
         )
     assert Edit.objects.count() == 0
     assert stored_files(private_media / "media") == before
+
+
+def test_a_result_carries_its_recipe_in_its_metadata(project):
+    import json
+
+    import av
+
+    edit = _new_edit(project, prompt="cooler", ratio="848:480", seed=31337)
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    with local_copy(edit.result.file) as path, av.open(str(path)) as container:
+        recipe = json.loads(container.metadata["comment"])
+    assert recipe == {
+        "prompt": "cooler",
+        "seed": "31337",
+        "engine": "local",
+        "model": "",
+        "ratio": "848:480",
+        "public_figure_threshold": "auto",
+        "input_sha256": edit.input_clip.sha256,
+    }
