@@ -17,6 +17,7 @@ urlpatterns = [
     path("projects/<int:pk>/references/", projects.reference_add, name="reference_add"),
     path("projects/<int:pk>/references/frame/", projects.reference_from_frame, name="reference_from_frame"),
     path("edits/<int:pk>/status/", edits.edit_status, name="edit_status"),
+    path("edits/<int:pk>/card/", edits.edit_card, name="edit_card"),
     path("edits/<int:pk>/cancel/", edits.edit_cancel, name="edit_cancel"),
     path("edits/<int:pk>/rerun/", edits.edit_rerun, name="edit_rerun"),
     path("edits/<int:pk>/submit-again/", edits.edit_submit_again, name="edit_submit_again"),

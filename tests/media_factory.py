@@ -2,29 +2,77 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
+
+DATA = Path(__file__).parent / "data"
+
+FORMATS = {"mkv": "matroska", "mov": "mov", "webm": "webm", "avi": "avi", "mp4": "mp4"}
+DEFAULT_VIDEO_CODEC = {"webm": "libvpx", "avi": "mpeg4"}
+DEFAULT_AUDIO_CODEC = {"webm": "libopus", "avi": "mp3"}
+
+PALETTE = np.array(
+    [[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16], [235, 16, 235], [235, 16, 16], [16, 16, 235]],
+    np.uint8,
+)
 
 
-def _frame_rgb(n: int, size: tuple[int, int], fps: int) -> np.ndarray:
+def _bars(n: int, size: tuple[int, int], fps: int) -> np.ndarray:
     """Colour bars with a bright square moving across them, so consecutive frames differ."""
     w, h = size
     x = np.arange(w)
-    bars = np.zeros((h, w, 3), np.uint8)
-    palette = np.array(
-        [[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16], [235, 16, 235], [235, 16, 16], [16, 16, 235]],
-        np.uint8,
-    )
-    bars[:, :, :] = palette[(x * 7 // w)][None, :, :]
-    bars[h * 2 // 3 :, :, :] = (np.linspace(16, 235, w)[None, :, None]).astype(np.uint8)
+    frame = np.zeros((h, w, 3), np.uint8)
+    frame[:, :, :] = PALETTE[(x * 7 // w)][None, :, :]
+    frame[h * 2 // 3 :, :, :] = (np.linspace(16, 235, w)[None, :, None]).astype(np.uint8)
     side = max(8, h // 6)
     left = int((n * w / (fps * 1.5)) % max(1, w - side))
     top = h // 3 - side // 2
-    bars[top : top + side, left : left + side] = (255, 255, 255)
-    return bars
+    frame[top : top + side, left : left + side] = (255, 255, 255)
+    return frame
+
+
+def _scene(n: int, size: tuple[int, int], fps: int) -> np.ndarray:
+    """A soft, textured natural-looking scene (sky gradient, ground, a drifting sun) with mid tones."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sky = np.stack([110 + 60 * yy / h, 140 + 50 * yy / h, 200 - 30 * yy / h], axis=-1)
+    ground = np.stack([90 + 30 * np.sin(xx / 17.0), 120 + 20 * np.cos(yy / 11.0), 60 + 0 * xx], axis=-1)
+    horizon = h * 0.6
+    frame = np.where((yy > horizon)[..., None], ground, sky)
+    cx = w * (0.2 + 0.6 * ((n / (fps * 2.0)) % 1.0))
+    cy = h * 0.3
+    sun = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (h * 0.08) ** 2))[..., None]
+    frame = frame * (1 - sun) + np.array([250, 230, 170], np.float32) * sun
+    texture = (np.sin(xx * 0.9 + n) * np.cos(yy * 0.7)) * 6
+    return np.clip(frame + texture[..., None], 0, 255).astype(np.uint8)
+
+
+_CAT: np.ndarray | None = None
+
+
+def _cat(n: int, size: tuple[int, int], fps: int) -> np.ndarray:
+    """The cat photograph (tests/data/chelsea_cat.png) near the left edge of a wider grey frame, bobbing."""
+    global _CAT
+    w, h = size
+    if _CAT is None or _CAT.shape[0] != h:
+        with Image.open(DATA / "chelsea_cat.png") as image:
+            image = image.convert("RGB")
+            scale = h / image.height
+            _CAT = np.asarray(image.resize((max(2, round(image.width * scale)), h), Image.BILINEAR))
+    frame = np.full((h, w, 3), 90, np.uint8)
+    frame[:, :, 2] = 110
+    left = int(w * 0.02) + int(4 * np.sin(n / 4))
+    cat_w = min(_CAT.shape[1], w - left)
+    frame[:, left : left + cat_w] = _CAT[:, :cat_w]
+    return frame
+
+
+PATTERNS = {"bars": _bars, "scene": _scene, "cat": _cat}
 
 
 def make_clip(
@@ -34,27 +82,31 @@ def make_clip(
     size: tuple[int, int] = (320, 240),
     fps: int = 25,
     audio: bool = True,
-    codec: str = "libx264",
+    codec: str | None = None,
     container: str | None = None,
+    pattern: str = "bars",
 ) -> Path:
-    """Write a clip of moving colour bars (and a 440 Hz tone when audio is on)."""
+    """Write a clip of moving content (and a 440 Hz tone when audio is on) in mp4, mov, mkv, webm or avi."""
     path = Path(path)
-    fmt = container or path.suffix.lstrip(".")
-    fmt = {"mkv": "matroska", "mov": "mov", "webm": "webm", "avi": "avi", "mp4": "mp4"}.get(fmt, fmt)
+    ext = container or path.suffix.lstrip(".")
+    fmt = FORMATS.get(ext, ext)
+    codec = codec or DEFAULT_VIDEO_CODEC.get(ext, "libx264")
+    draw = PATTERNS[pattern]
     frames = int(round(seconds * fps))
     with av.open(str(path), "w", format=fmt) as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height = size
         video.pix_fmt = "yuv420p"
         if codec == "libx264":
-            video.options = {"preset": "ultrafast"}
+            video.options = {"preset": "ultrafast", "threads": "1"}
+        elif codec.startswith("libvpx"):
+            video.options = {"deadline": "realtime", "cpu-used": "8"}
         sound = None
         if audio:
-            audio_codec = "libopus" if fmt == "webm" else ("mp3" if fmt == "avi" else "aac")
-            sound = out.add_stream(audio_codec, rate=48000)
+            sound = out.add_stream(DEFAULT_AUDIO_CODEC.get(ext, "aac"), rate=48000)
             sound.layout = "stereo"
         for n in range(frames):
-            frame = av.VideoFrame.from_ndarray(_frame_rgb(n, size, fps), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(draw(n, size, fps), format="rgb24")
             frame.pts = n
             frame.time_base = Fraction(1, fps)
             for packet in video.encode(frame):
@@ -62,19 +114,68 @@ def make_clip(
         for packet in video.encode():
             out.mux(packet)
         if sound is not None:
-            rate, chunk = 48000, 960
-            total = int(seconds * rate)
-            t = np.arange(total) / rate
-            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for start in range(0, total, chunk):
-                piece = tone[start : start + chunk]
-                samples = np.ascontiguousarray(np.stack([piece, piece]))
-                frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
-                frame.sample_rate = rate
-                frame.pts = start
-                frame.time_base = Fraction(1, rate)
-                for packet in sound.encode(frame):
-                    out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
+            _write_tone(out, sound, seconds)
     return path
+
+
+def _write_tone(out, sound, seconds: float) -> None:
+    rate, chunk = 48000, 960
+    total = int(seconds * rate)
+    t = np.arange(total) / rate
+    tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for start in range(0, total, chunk):
+        piece = tone[start : start + chunk]
+        samples = np.ascontiguousarray(np.stack([piece, piece]))
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        for packet in sound.encode(frame):
+            out.mux(packet)
+    for packet in sound.encode():
+        out.mux(packet)
+
+
+def make_text_as_mp4(path: Path) -> Path:
+    """Write a text file with a .mp4 name (an upload that only pretends to be a video)."""
+    path = Path(path)
+    path.write_text("this is not a video\n" * 200)
+    return path
+
+
+def make_truncated_mp4(src: Path, dest: Path, *, keep: float = 0.5) -> Path:
+    """Copy the first `keep` fraction of a clip's bytes (an interrupted upload)."""
+    data = Path(src).read_bytes()
+    Path(dest).write_bytes(data[: int(len(data) * keep)])
+    return Path(dest)
+
+
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """Yield every video frame of a file as an RGB uint8 array."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def frame_at(path: Path, index: int) -> np.ndarray:
+    """Return frame number `index` (0-based) as RGB, as float for arithmetic."""
+    for n, frame in enumerate(read_frames(path)):
+        if n == index:
+            return frame.astype(np.float32)
+    raise AssertionError(f"{path} has fewer than {index + 1} frames")
+
+
+def probe_frames(path: Path) -> list[float]:
+    """Return the presentation time in seconds of every decoded video frame."""
+    with av.open(str(path)) as container:
+        return [float(frame.time) for frame in container.decode(video=0)]
+
+
+def audio_seconds(path: Path) -> float:
+    """Return how many seconds of audio decode from a file (0 when it has none)."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return 0.0
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.codec_context.sample_rate

@@ -33,6 +33,8 @@ def project_urls(project, edit, reference):
         ("post", reverse("reference_add", args=[project.pk])),
         ("post", reverse("reference_from_frame", args=[project.pk])),
         ("get", reverse("edit_status", args=[edit.pk])),
+        ("get", reverse("edit_card", args=[edit.pk])),
+        ("get", reverse("edit_estimate", args=[project.pk])),
         ("post", reverse("edit_cancel", args=[edit.pk])),
         ("get", reverse("compare", args=[edit.pk])),
         ("get", reverse("clip_media", args=[original.pk, "video"])),
@@ -54,7 +56,7 @@ def test_owner_reaches_every_page(owner_client, project, finished_edit, referenc
     for method, url in project_urls(project, finished_edit, reference):
         if method == "get":
             # The status partial answers plain GETs with a redirect to the card on the project page.
-            expected = 302 if "/status/" in url else 200
+            expected = 302 if "/status/" in url or "/card/" in url else 200
             assert owner_client.get(url).status_code == expected, url
 
 

@@ -77,8 +77,9 @@ def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_medi
         # htmx polls the card until the edit is done; no page reload needed.
         page.wait_for_selector(".edit-status.status-succeeded", timeout=180_000)
         assert "seed 42" in page.inner_text(".edit-card")
-        # The open tab counts the finished edit in its title.
+        # The open tab counts the finished edit in its title, and the card brings in its actions.
         assert page.title().startswith("(1) ")
+        page.wait_for_selector(".edit-card >> text=Re-run, new seed", timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "project-done.png"), full_page=True)
 
         page.click(".edit-status >> text=Compare")

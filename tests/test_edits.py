@@ -147,8 +147,18 @@ def test_status_partial_stops_polling_when_edit_finished(owner_client, project):
     response = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 286
     body = response.content.decode()
-    assert "hx-trigger" not in body
+    # No polling trigger on the finished render (its one-time card fetch is tested below).
+    assert 'hx-trigger="every' not in body
     assert "It broke." in body
+
+
+def test_a_finished_poll_fetches_the_whole_card_once(owner_client, project):
+    edit = _new_edit(project)
+    edit_service.run_edit(edit.pk)
+    body = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert f'hx-get="{reverse("edit_card", args=[edit.pk])}"' in body and 'hx-trigger="load"' in body
+    card = owner_client.get(reverse("edit_card", args=[edit.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "Re-run" in card and "Create link" in card and "hx-trigger" not in card
 
 
 def test_a_poll_costs_at_most_three_queries(owner_client, project, django_assert_max_num_queries):

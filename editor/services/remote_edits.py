@@ -85,12 +85,17 @@ def client_for(provider: str) -> RemoteClient:
         read_timeout=settings.ALEPH_REMOTE_READ_TIMEOUT,
         max_output_bytes=settings.ALEPH_MAX_UPLOAD_MB * 1024 * 1024,
     )
-    return RemoteClient(config, transport=_transport_override())
+    return RemoteClient(config, transport=_transport_override(), **_client_options())
 
 
 def _transport_override():
     """Let tests route the client to a fake at the HTTP seam (None in production)."""
     return getattr(settings, "ALEPH_REMOTE_TRANSPORT", None)
+
+
+def _client_options() -> dict:
+    """Let tests give the client a fake sleep and clock, so retries take no real time (empty in production)."""
+    return dict(getattr(settings, "ALEPH_REMOTE_CLIENT_OPTIONS", None) or {})
 
 
 def _label(provider: str) -> str:

@@ -58,7 +58,7 @@ def edit_status(request: HttpRequest, pk: int) -> HttpResponse:
     edit = owned_edit(request, pk)
     if not request.htmx:
         return redirect(edit.get_absolute_url())
-    response = render(request, "editor/_edit_status.html", {"edit": edit})
+    response = render(request, "editor/_edit_status.html", {"edit": edit, "polled": True})
     if edit.is_finished:
         # The finished render carries no trigger; 286 tells htmx to stop as well.
         response.status_code = HttpResponseStopPolling.status_code
@@ -160,3 +160,14 @@ def edit_estimate(request: HttpRequest, pk: int) -> HttpResponse:
         context["credits"] = remote_edits.credit_balance(context["engine"])
         context["paused_until"] = remote_edits.breaker_paused_until(context["engine"])
     return render(request, "editor/_estimate.html", context)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def edit_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """Render one version card (fetched once an edit finishes, to bring in its actions)."""
+    edit = owned_edit(request, pk)
+    if not request.htmx:
+        return redirect(edit.get_absolute_url())
+    return render(request, "editor/_edit_card.html", {"edit": edit, "expiry_choices": forms.SHARE_EXPIRY_CHOICES})

@@ -178,6 +178,9 @@ class FakeProvider:
         self.default_plan = TaskPlan()
         self.next_plans: deque[TaskPlan] = deque()
         self.output_ttl = 3600.0
+        # The next this many output links are handed out already expired (a worker that read the
+        # task long before it downloaded, or a clock far ahead of the provider's).
+        self.expired_links = 0
         self.output_redirect = False
         self.task_not_exist_polls = 0  # CometAPI: GETs per task answered task_not_exist first
         self.credit_balance = 1000
@@ -499,7 +502,9 @@ class FakeProvider:
     def _signed_output(self, task_id: str) -> str:
         token = secrets.token_urlsafe(16)
         with self._lock:
-            self._tokens[token] = (task_id, time.monotonic() + self.output_ttl)
+            expired = self.expired_links > 0
+            self.expired_links -= expired
+            self._tokens[token] = (task_id, 0.0 if expired else time.monotonic() + self.output_ttl)
         return f"{self.origin}/outputs/{task_id}.mp4?token={token}"
 
     def _output(self, req: Recorded) -> tuple[int, dict[str, str], bytes]:
