@@ -446,3 +446,21 @@ def _tempo_factors(tempo: float) -> list[float]:
     if abs(tempo - 1.0) > 1e-6 or not factors:
         factors.append(tempo)
     return factors
+
+
+def remux_with_metadata(src: Path, dest: Path, metadata: dict[str, str]) -> None:
+    """Copy a clip's streams into an MP4 (+faststart) carrying the given container metadata."""
+    try:
+        with av.open(str(src)) as source, av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            for key, value in metadata.items():
+                out.metadata[key] = value
+            streams = [s for s in source.streams if s.type in ("video", "audio")]
+            mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+            for packet in source.demux(*streams):
+                if packet.dts is None:
+                    continue
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+    except (av.FFmpegError, ValueError):
+        Path(dest).unlink(missing_ok=True)
+        raise MediaError(NOT_A_VIDEO) from None
