@@ -1,72 +1,282 @@
-"""Media facts: probing, posters, frame grabs, image checks and metadata remuxing on real files."""
+"""Probing, posters, frame grabs, image checks and the H.264 writer, on real files made here."""
 
-import json
+from __future__ import annotations
+
+import hashlib
+import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
+from PIL import Image
 
 from editor import media
-from tests.media_factory import make_clip
+from editor.media import MediaError, VideoWriter
+from tests.media_factory import (
+    audio_seconds,
+    make_clip,
+    make_text_as_mp4,
+    make_truncated_mp4,
+    probe_frames,
+    read_frames,
+)
 
 DATA = Path(__file__).parent / "data"
+BUNNY = DATA / "bigbuckbunny_720p_5s.mp4"
 
 
-def test_probe_reads_the_real_clip(bunny):
-    info = media.probe(bunny)
-    assert (info.width, info.height, info.frame_count, info.fps) == (1280, 720, 132, 25.0)
-    assert info.duration == pytest.approx(5.28, abs=0.01)
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=1.0, size=(320, 240), fps=25)
+
+
+def test_probe_describes_a_clip(clip):
+    info = media.probe(clip)
+    assert (info.width, info.height) == (320, 240)
+    assert info.fps == 25
+    assert info.frame_count == 25
+    assert abs(info.duration - 1.0) < 0.05
+    assert info.video_codec == "h264"
     assert info.has_audio and info.audio_codec == "aac"
+    assert "mp4" in info.container
+    assert info.as_dict()["width"] == 320
 
 
-def test_probe_refuses_a_clip_longer_than_the_limit(bunny):
-    with pytest.raises(media.MediaError, match="5 s long; the limit is 3 s"):
-        media.probe(bunny, max_seconds=3)
+@pytest.mark.parametrize("container, codec, audio_codec", [("mov", "h264", "aac"), ("mkv", "h264", "aac"), ("webm", "vp8", "opus"), ("avi", "mpeg4", "mp3")])
+def test_probe_reads_every_container_uploads_accept(tmp_path, container, codec, audio_codec):
+    path = make_clip(tmp_path / f"clip.{container}", seconds=1.0, size=(160, 120))
+    info = media.probe(path)
+    assert (info.width, info.height) == (160, 120)
+    assert abs(info.duration - 1.0) < 0.1
+    assert info.video_codec == codec
+    assert info.audio_codec in (audio_codec, audio_codec + "float")
 
 
-@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"hello" * 100, "not a video")])
-def test_probe_refuses_non_videos(tmp_path, content, message):
-    path = tmp_path / "x.mp4"
-    path.write_bytes(content)
-    with pytest.raises(media.MediaError, match=message):
+def test_probe_of_the_real_clip_is_fast_and_exact():
+    started = time.perf_counter()
+    info = media.probe(BUNNY)
+    elapsed = time.perf_counter() - started
+    assert (info.width, info.height, info.frame_count) == (1280, 720, 132)
+    assert abs(info.duration - 5.28) < 0.01
+    assert elapsed < 0.5, elapsed
+
+
+def test_probe_refuses_a_clip_over_the_limit():
+    with pytest.raises(MediaError) as caught:
+        media.probe(BUNNY, max_seconds=3)
+    assert caught.value.message == "The clip is 5 s long; the limit is 3 s."
+
+
+def test_long_durations_read_in_minutes():
+    assert media._seconds(190) == "3 min 10 s"
+
+
+def test_probe_refuses_text_renamed_mp4(tmp_path):
+    with pytest.raises(MediaError) as caught:
+        media.probe(make_text_as_mp4(tmp_path / "fake.mp4"))
+    assert "not a video" in caught.value.message
+
+
+def test_probe_refuses_an_empty_file(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="The file is empty."):
+        media.probe(empty)
+
+
+def test_probe_refuses_a_truncated_mp4_with_its_index_at_the_end(tmp_path):
+    with pytest.raises(MediaError):
+        media.probe(make_truncated_mp4(BUNNY, tmp_path / "cut.mp4"))
+
+
+def test_probe_refuses_a_faststart_mp4_cut_short(tmp_path):
+    """The index is at the front and claims 3 s, but half the frames never arrived."""
+    whole = tmp_path / "whole.mp4"
+    with VideoWriter(whole, 320, 240, Fraction(25)) as writer:
+        for rgb in read_frames(make_clip(tmp_path / "src.mp4", seconds=3.0, audio=False)):
+            writer.write_rgb(rgb)
+    media.probe(whole)
+    with pytest.raises(MediaError) as caught:
+        media.probe(make_truncated_mp4(whole, tmp_path / "cut.mp4", keep=0.5))
+    assert "damaged or incomplete" in caught.value.message
+
+
+def test_probe_refuses_a_file_without_video(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((2, 48000), np.float32), format="fltp", layout="stereo")
+        frame.sample_rate = 48000
+        frame.pts = 0
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    with pytest.raises(MediaError, match="no video stream"):
         media.probe(path)
 
 
-def test_probe_refuses_a_truncated_clip(tmp_path, bunny):
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(bunny.read_bytes()[:-200_000])
-    with pytest.raises(media.MediaError):
-        media.probe(cut)
-
-
-def test_poster_is_a_small_jpeg_not_the_first_frame(tmp_path, bunny):
-    size = media.extract_poster(bunny, tmp_path / "p.jpg")
+def test_poster_is_a_jpeg_from_ten_percent_in(tmp_path):
+    poster = tmp_path / "poster.jpg"
+    size = media.extract_poster(BUNNY, poster)
     assert size == (640, 360)
-    assert (tmp_path / "p.jpg").read_bytes()[:2] == b"\xff\xd8"
+    with Image.open(poster) as image:
+        assert image.format == "JPEG" and image.size == (640, 360)
+        picture = np.asarray(image.convert("RGB"), np.float32)
+    frames = [f for _, f in zip(range(20), read_frames(BUNNY))]
+    small = [np.asarray(Image.fromarray(f).resize((640, 360)), np.float32) for f in frames]
+    distances = [np.abs(picture - f).mean() for f in small]
+    # 10% of 5.28 s is frame 13.
+    assert int(np.argmin(distances)) in (12, 13, 14)
 
 
-def test_frame_grab_is_full_size(tmp_path, bunny):
-    assert media.extract_frame_png(bunny, 2.5, tmp_path / "f.png") == (1280, 720)
+def test_poster_skips_a_black_opening(clip, tmp_path):
+    frames = [np.zeros((240, 320, 3), np.uint8)] * 3 + list(read_frames(clip))
+    fade_in = _write(tmp_path / "fade.mp4", frames)
+    media.extract_poster(fade_in, tmp_path / "p.jpg")
+    with Image.open(tmp_path / "p.jpg") as image:
+        assert np.asarray(image.convert("RGB")).mean() > 60
 
 
-def test_validate_image(tmp_path):
-    assert media.validate_image(DATA / "chelsea_cat.png", max_bytes=16 * 2**20) == ("png", 451, 300)
-    with pytest.raises(media.MediaError, match="limit"):
-        media.validate_image(DATA / "chelsea_cat.png", max_bytes=1000)
-    gif = tmp_path / "a.gif"
-    from PIL import Image
-
-    Image.new("RGB", (4, 4)).save(gif)
-    with pytest.raises(media.MediaError, match="PNG, JPEG or WebP"):
-        media.validate_image(gif, max_bytes=2**20)
+def test_poster_keeps_a_small_clip_at_its_size(clip, tmp_path):
+    assert media.extract_poster(clip, tmp_path / "p.jpg") == (320, 240)
 
 
-def test_remux_keeps_the_streams_and_adds_the_recipe(tmp_path):
-    src = make_clip(tmp_path / "in.mp4", seconds=1.0)
+def test_frame_grab_is_the_full_size_frame_at_that_time(clip, tmp_path):
+    png = tmp_path / "frame.png"
+    assert media.extract_frame_png(clip, 0.4, png) == (320, 240)
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+        grabbed = np.asarray(image.convert("RGB"), np.float32)
+    frames = list(read_frames(clip))
+    distances = [np.abs(grabbed - f.astype(np.float32)).mean() for f in frames]
+    assert int(np.argmin(distances)) == 10
+    assert distances[10] < 1
+
+
+def test_frame_grab_past_the_end_takes_the_last_frame(clip, tmp_path):
+    assert media.extract_frame_png(clip, 99.0, tmp_path / "f.png") == (320, 240)
+
+
+def _image(tmp_path, fmt: str, name: str) -> Path:
+    path = tmp_path / name
+    Image.new("RGB", (40, 30), (200, 100, 50)).save(path, fmt)
+    return path
+
+
+@pytest.mark.parametrize("fmt, expected", [("PNG", "png"), ("JPEG", "jpeg"), ("WEBP", "webp")])
+def test_validate_image_accepts_png_jpeg_webp(tmp_path, fmt, expected):
+    path = _image(tmp_path, fmt, f"ref.{expected}")
+    assert media.validate_image(path, max_bytes=1 << 20) == (expected, 40, 30)
+
+
+def test_validate_image_refuses_other_formats(tmp_path):
+    with pytest.raises(MediaError, match="PNG, JPEG or WebP"):
+        media.validate_image(_image(tmp_path, "GIF", "ref.gif"), max_bytes=1 << 20)
+
+
+def test_validate_image_refuses_text_empty_truncated_and_oversize(tmp_path):
+    text = tmp_path / "a.png"
+    text.write_text("not an image")
+    empty = tmp_path / "b.png"
+    empty.write_bytes(b"")
+    whole = _image(tmp_path, "PNG", "c.png")
+    cut = tmp_path / "d.png"
+    cut.write_bytes(whole.read_bytes()[:60])
+    for path in (text, cut):
+        with pytest.raises(MediaError, match="not an image"):
+            media.validate_image(path, max_bytes=1 << 20)
+    with pytest.raises(MediaError, match="empty"):
+        media.validate_image(empty, max_bytes=1 << 20)
+    big = DATA / "chelsea_cat.png"
+    with pytest.raises(MediaError, match="larger than the 0 MB limit"):
+        media.validate_image(big, max_bytes=1000)
+
+
+def _write(path: Path, frames, *, size=(320, 240), metadata=None, source=None, tempo=1.0) -> Path:
+    with VideoWriter(path, *size, Fraction(25), metadata=metadata) as writer:
+        container = av.open(str(source)) if source else None
+        if container is not None and container.streams.audio:
+            writer.add_audio(container.streams.audio[0], tempo=tempo)
+            for packet in container.demux(container.streams.audio[0]):
+                writer.mux_audio(packet)
+        for rgb in frames:
+            writer.write_rgb(rgb)
+        if container is not None:
+            container.close()
+    return path
+
+
+def test_writer_makes_h264_yuv420p_bt709_faststart(clip, tmp_path):
+    out = _write(tmp_path / "o.mp4", read_frames(clip), metadata={"comment": "{\"seed\": 1}", "aleph_engine": "local"})
+    with av.open(str(out)) as container:
+        video = container.streams.video[0]
+        ctx = video.codec_context
+        assert (ctx.name, ctx.pix_fmt) == ("h264", "yuv420p")
+        assert (ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range) == (1, 1, 1, 1)
+        assert container.metadata["comment"] == "{\"seed\": 1}"
+        assert container.metadata["aleph_engine"] == "local"
+        assert "creation_time" not in container.metadata
+        assert "encoder" not in container.metadata
+    data = out.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    info = media.probe(out)
+    assert info.frame_count == 25 and abs(info.duration - 1.0) < 1e-6
+
+
+def test_writer_output_is_byte_identical_for_identical_input(clip, tmp_path):
+    a = _write(tmp_path / "a.mp4", read_frames(clip), source=clip, metadata={"comment": "x"})
+    b = _write(tmp_path / "b.mp4", read_frames(clip), source=clip, metadata={"comment": "x"})
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_writer_refuses_odd_dimensions(tmp_path):
+    with pytest.raises(ValueError):
+        VideoWriter(tmp_path / "o.mp4", 321, 240, Fraction(25))
+
+
+def test_writer_copies_aac_audio_in_sync(clip, tmp_path):
+    out = _write(tmp_path / "o.mp4", read_frames(clip), source=clip)
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+    assert abs(audio_seconds(out) - 1.0) < 0.05
+    assert probe_frames(out)[0] == 0.0
+
+
+def test_writer_reencodes_other_audio_to_aac(tmp_path):
+    webm = make_clip(tmp_path / "in.webm", seconds=1.0, size=(160, 120))
+    out = _write(tmp_path / "o.mp4", read_frames(webm), size=(160, 120), source=webm)
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+    assert abs(audio_seconds(out) - 1.0) < 0.06
+
+
+@pytest.mark.parametrize("tempo, seconds", [(2.0, 0.5), (0.5, 2.0), (4.0, 0.25)])
+def test_writer_retimes_audio(clip, tmp_path, tempo, seconds):
+    out = _write(tmp_path / "o.mp4", read_frames(clip), source=clip, tempo=tempo)
+    assert abs(audio_seconds(out) - seconds) < 0.06
+
+
+def test_writer_caps_the_bitrate_of_noise(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = (rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(50))
+    out = _write(tmp_path / "noise.mp4", frames)
+    cap = 320 * 240 * 25 * media.MAX_BITS_PER_PIXEL
+    bits_per_second = out.stat().st_size * 8 / 2.0
+    # The VBV buffer is two seconds of the cap, so a short clip may use at most cap + buffer.
+    assert bits_per_second < cap * 2.2
+    uncapped = 320 * 240 * 25 * 8
+    assert bits_per_second < uncapped / 4
+
+
+def test_remux_keeps_the_streams_and_adds_the_recipe(clip, tmp_path):
+    import json
+
     dest = tmp_path / "out.mp4"
-    media.remux_with_metadata(src, dest, {"comment": json.dumps({"prompt": "x"})})
+    media.remux_with_metadata(clip, dest, {"comment": json.dumps({"prompt": "x"})})
     info = media.probe(dest)
-    assert (info.width, info.frame_count, info.has_audio) == (320, 25, True)
+    source = media.probe(clip)
+    assert (info.width, info.frame_count, info.has_audio) == (source.width, source.frame_count, source.has_audio)
     with av.open(str(dest)) as c:
         assert json.loads(c.metadata["comment"]) == {"prompt": "x"}
     data = dest.read_bytes()
