@@ -1,12 +1,13 @@
 from django.urls import path
 
-from editor.views import accounts, edits, media, projects, share
+from editor.views import account, accounts, edits, media, projects, share
 
 urlpatterns = [
     path("", projects.home, name="home"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("history/", edits.history, name="history"),
+    path("account/", account.account, name="account"),
     path("projects/new/", projects.project_new, name="project_new"),
     path("projects/import/", projects.project_import, name="project_import"),
     path("projects/<int:pk>/", projects.project_detail, name="project_detail"),

@@ -74,6 +74,7 @@ def test_anonymous_users_are_sent_to_log_in(client, project, finished_edit, refe
     urls = project_urls(project, finished_edit, reference) + [
         ("get", reverse("home")),
         ("get", reverse("history")),
+        ("get", reverse("account")),
         ("get", reverse("project_new")),
         ("post", reverse("project_import")),
     ]

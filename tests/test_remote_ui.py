@@ -153,3 +153,18 @@ def test_outsiders_cannot_submit_again_or_see_estimates(outsider_client, project
     assert outsider_client.get(reverse("edit_estimate", args=[project.pk])).status_code == 404
     edit.refresh_from_db()
     assert edit.status == Status.NEEDS_ATTENTION
+
+
+def test_account_and_project_pages_total_the_estimated_cost(owner_client, project, runway):
+    for _ in range(2):
+        owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    body = owner_client.get(reverse("account")).content.decode()
+    assert "$0.30 (30 credits)" in body and "1234 credits" in body
+    assert KEY not in body
+    assert "Estimated spend on this project: $0.30" in owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+
+
+def test_a_paused_provider_shows_a_banner_on_the_project_page(owner_client, project, runway):
+    ProviderHealth.objects.create(provider="runway", consecutive_failures=5, paused_until=timezone.now() + timedelta(minutes=5))
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "new Runway edits are paused" in body

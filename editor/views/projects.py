@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from editor import forms
 from editor.engines import local as local_engine
-from editor.models import Clip, Edit, Project, Reference, ShareLink, Status
+from editor.models import Clip, Edit, Engine, Project, Reference, ShareLink, Status
+from editor.services import remote_edits
 from editor.services import projects as project_service
 from editor.services.projects import InputError
 from editor.views.common import go, owned_project
@@ -159,9 +160,16 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
     )
     clips = {clip.pk: clip for clip in project.clips.all()}
     original = next((c for c in clips.values() if c.is_original), None)
+    spent = [e.cost_usd for e in edits if e.cost_usd is not None]
     context = {
         "project": project,
         "original": original,
+        "project_cost": sum(spent) if spent else None,
+        "paused": [
+            (Engine(p).label, remote_edits.breaker_paused_until(p))
+            for p in remote_edits.configured_providers()
+            if remote_edits.breaker_paused_until(p)
+        ],
         "tree": version_tree(original, edits),
         "edit_count": len(edits),
         "form": form,

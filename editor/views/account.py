@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from editor.models import Edit, Engine, Status
+from editor.services import remote_edits
+
+
+@require_GET
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """Show the user's edits and estimated spend per engine, and the state of the remote engines."""
+    per_engine = (
+        Edit.objects.filter(project__owner=request.user)
+        .values("engine")
+        .annotate(
+            edits=Count("pk"),
+            succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+            usd=Sum("cost_usd"),
+            credits=Sum("cost_credits"),
+        )
+        .order_by("engine")
+    )
+    rows = [{**row, "label": Engine(row["engine"]).label} for row in per_engine]
+    providers = [
+        {
+            "label": Engine(provider).label,
+            "paused_until": remote_edits.breaker_paused_until(provider),
+            "credits": remote_edits.credit_balance(provider),
+        }
+        for provider in remote_edits.configured_providers()
+    ]
+    context = {
+        "rows": rows,
+        "total_usd": sum((row["usd"] or 0) for row in rows),
+        "providers": providers,
+    }
+    return render(request, "editor/account.html", context)
