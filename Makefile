@@ -37,3 +37,12 @@ clean:
 .PHONY: bench-pages
 bench-pages: install
 	$(PY) bench/pages.py
+
+# Engine benchmark against Debian's ffmpeg (installed here for the comparison only, not at run time).
+.PHONY: bench-engine
+bench-engine: install
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "Installing Debian's ffmpeg for the engine benchmark"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; fi; }
+	$(PY) bench/engine.py
