@@ -112,7 +112,34 @@ class EditForm(forms.Form):
         clip = data.get("input_clip")
         if clip and data["trim_start"] >= clip.duration:
             self.add_error("trim_start", f"The clip is only {clip.duration:.2f} s long.")
+        data["keyframes"] = self._keyframes(data, clip)
         return data
+
+    def _keyframes(self, data, clip) -> list[dict]:
+        """Pin each ticked reference to a time for aleph2; other models take at most one reference."""
+        references = list(data.get("references") or [])
+        model = data.get("model")
+        if model == "gen4_aleph" and len(references) > 1:
+            self.add_error("references", "gen4_aleph takes one reference image; tick only one.")
+        if model != "aleph2":
+            return []
+        if len(references) > 5:
+            self.add_error("references", "aleph2 takes at most 5 keyframe images.")
+            return []
+        window = max(0.0, (clip.duration if clip else 0.0) - data["trim_start"])
+        keyframes = []
+        for reference in references:
+            raw = self.data.get(f"keyframe_at_{reference.pk}", "")
+            try:
+                seconds = float(raw)
+            except ValueError:
+                self.add_error("references", f"Give the time (in seconds) where “{reference}” belongs in the clip.")
+                continue
+            if not 0 <= seconds <= min(window, 30.0):
+                self.add_error("references", f"The keyframe time {seconds:g} s lies outside the part of the clip that is sent.")
+                continue
+            keyframes.append({"reference": reference.pk, "seconds": round(seconds, 3)})
+        return keyframes
 
     def clean_mask(self) -> bytes | None:
         """Decode the painted mask (a PNG data URL) into bytes; None when nothing was painted."""

@@ -168,6 +168,8 @@ class Edit(models.Model):
     engine = models.CharField(max_length=16, choices=Engine.choices, default=Engine.LOCAL)
     model = models.CharField(max_length=32, blank=True)
     trim_start = models.FloatField(default=0)
+    # aleph2 keyframes: [{"reference": pk, "seconds": t}], t counted from trim_start.
+    keyframes = models.JSONField(default=list, blank=True)
     # Painted on the project page: white marks what to remove (stored PNG; blank when none).
     mask = models.CharField(max_length=255, blank=True)
 

@@ -168,3 +168,39 @@ def test_a_paused_provider_shows_a_banner_on_the_project_page(owner_client, proj
     ProviderHealth.objects.create(provider="runway", consecutive_failures=5, paused_until=timezone.now() + timedelta(minutes=5))
     body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
     assert "new Runway edits are paused" in body
+
+
+@pytest.fixture
+def two_references(project, cat_png):
+    from editor.services.projects import add_reference
+    from tests.conftest import upload_of
+
+    return [add_reference(project, upload_of(cat_png, content_type="image/png")) for _ in range(2)]
+
+
+def test_aleph2_pins_each_ticked_reference_to_a_time(owner_client, project, runway, two_references):
+    first, second = two_references
+    data = _form(project, model="aleph2", references=[first.pk, second.pk])
+    data[f"keyframe_at_{first.pk}"] = "0"
+    data[f"keyframe_at_{second.pk}"] = "0.75"
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:300]
+    assert Edit.objects.get().keyframes == [{"reference": first.pk, "seconds": 0.0}, {"reference": second.pk, "seconds": 0.75}]
+
+
+@pytest.mark.parametrize("seconds, message", [("", "Give the time"), ("5", "outside the part")])
+def test_aleph2_keyframes_need_a_time_inside_the_clip(owner_client, project, runway, two_references, seconds, message):
+    first = two_references[0]
+    data = _form(project, model="aleph2", references=[first.pk])
+    data[f"keyframe_at_{first.pk}"] = seconds
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert Edit.objects.count() == 0
+
+
+def test_gen4_aleph_takes_one_reference(owner_client, project, runway, two_references):
+    data = _form(project, references=[r.pk for r in two_references])
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
+    assert response.status_code == 400
+    assert "one reference image" in response.content.decode()

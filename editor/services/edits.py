@@ -46,6 +46,7 @@ class EditSettings:
     engine: str = Engine.LOCAL
     model: str = ""
     trim_start: float = 0.0
+    keyframes: tuple = ()
 
 
 def transition(edit_id: int, source: set[str] | str, target: str, *, token: str | None = None, **fields) -> bool:
@@ -115,6 +116,7 @@ def _record_edit(project, input_clip, edit_settings, references, summary, plan, 
         engine=edit_settings.engine,
         model=edit_settings.model,
         trim_start=edit_settings.trim_start,
+        keyframes=list(edit_settings.keyframes),
         summary=summary[:500],
         plan=plan,
         cost_credits=cost.credits if cost else None,
@@ -171,6 +173,7 @@ def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
             engine=edit.engine,
             model=edit.model,
             trim_start=edit.trim_start,
+            keyframes=tuple(edit.keyframes),
         ),
         list(edit.references.all()),
         mask_png=_read_stored(edit.mask) if edit.mask else None,

@@ -40,6 +40,7 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                     engine=data["engine"],
                     model=data["model"],
                     trim_start=data["trim_start"],
+                    keyframes=tuple(data["keyframes"]),
                 ),
                 list(data["references"]),
                 mask_png=data["mask"],

@@ -231,8 +231,14 @@ document.addEventListener("DOMContentLoaded", function () {
   var slider = form.querySelector("[data-trim-slider]");
   var input = form.querySelector("[data-trim-input]");
   var video = document.getElementById("source-video");
-  var toggle = function () { if (remote && engine) remote.hidden = engine.value === "local"; };
+  var model = form.querySelector("[name=model]");
+  var toggle = function () {
+    if (remote && engine) remote.hidden = engine.value === "local";
+    var keyframes = engine && engine.value !== "local" && model && model.value === "aleph2";
+    form.querySelectorAll("[data-keyframe-only]").forEach(function (el) { el.hidden = !keyframes; });
+  };
   if (engine) engine.addEventListener("change", toggle);
+  if (model) model.addEventListener("change", toggle);
   toggle();
   if (slider && input) {
     slider.addEventListener("input", function () {
