@@ -105,8 +105,8 @@ def main() -> None:
         rows = [(name, *measure(client, url)) for name, url in pages]
     base = rows[0][1]
     print(f"\nPages with {EDITS} edits in the database ({ROUNDS} rounds each, one run)\n")
-    print(f"| page | median ms | p95 ms | × bare | queries |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| page | median ms | p95 ms | × bare | queries |")
+    print("|---|---:|---:|---:|---:|")
     for name, median, p95, queries in rows:
         print(f"| {name} | {median:.1f} | {p95:.1f} | {median / base:.1f} | {queries} |")
     print(f"\n(database in {DATA}; DEBUG off; {settings.DATABASES['default']['ENGINE']})")

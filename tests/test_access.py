@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from editor.models import Edit, Status
+from editor.models import Edit
 
 
 @pytest.fixture

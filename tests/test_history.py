@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from editor.models import Clip, Edit, Project, Status
+from editor.models import Edit, Project, Status
 from editor.services.projects import create_project_from_upload
 from tests.conftest import make_finished_edit, stored_files, upload_of
 

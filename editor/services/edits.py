@@ -23,9 +23,8 @@ from django.utils import timezone
 from editor import media
 from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
-from editor.models import TRANSITIONS, Clip, Edit, Engine, Project, Reference, Status
+from editor.models import TRANSITIONS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
 from editor.services import remote_edits
-from editor.models import new_storage_name
 from editor.services.projects import InputError, register_clip
 from editor.storage import delete_quietly, local_copy, save_file
 
