@@ -96,7 +96,7 @@ def project(owner, small_clip):
     return create_project_from_upload(owner, upload_of(small_clip), "Test project")
 
 
-def worker_env(data_dir: Path) -> dict[str, str]:
+def worker_env(data_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a worker subprocess that shares this test's database and media folder."""
     db_name = django_settings.DATABASES["default"]["NAME"]
     return {
@@ -105,15 +105,18 @@ def worker_env(data_dir: Path) -> dict[str, str]:
         "ALEPH_DATA_DIR": str(data_dir),
         "DATABASE_URL": f"sqlite:///{db_name}",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
 
 
-def start_worker(data_dir: Path, *extra: str, worker_id: str = "test") -> subprocess.Popen:
+def start_worker(
+    data_dir: Path, *extra: str, worker_id: str = "test", extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """Start `manage.py db_worker` as a real process against the test database."""
     return subprocess.Popen(
         [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay", "--worker-id", worker_id, *extra],
         cwd=REPO,
-        env=worker_env(data_dir),
+        env=worker_env(data_dir, extra_env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -46,15 +46,25 @@ REMOTE_ENGINES = (Engine.RUNWAY, Engine.COMETAPI)
 BREAKER_THRESHOLD = 5
 BREAKER_COOL_DOWN = timedelta(minutes=10)
 ORG_CACHE_SECONDS = 60
-UNKNOWN_OUTCOME_MESSAGE = (
-    "We could not tell whether {provider} received this edit (the connection failed after the request "
-    "was sent). It may be running, and billed, on {provider}'s side. Check your {provider} dashboard; "
-    "“Submit again” sends a new, billed task."
-)
+# A remote edit whose run dies this many times while preparing is failed instead of re-queued again.
+MAX_PREPARE_ATTEMPTS = 3
+# Polls refresh the heartbeat, but may be up to poll_delay()'s longest wait apart; the reaper gives a
+# waiting edit this much more than the stale limit so it does not start a second chain of polls
+# beside a live one.
+POLL_STALE_MARGIN = timedelta(seconds=30)
+# One output download may take this long; a downloading edit is not stale before it could have finished.
+DOWNLOAD_LIMIT_SECONDS = 600
+SUBMIT_AGAIN_NOTE = " “Submit again” sends a new, billed task."
 LOST_WORKER_MESSAGE = (
     "The worker stopped while sending this edit to {provider}, so we do not know whether {provider} "
-    "created (and bills) a task. Check your {provider} dashboard; “Submit again” sends a new, billed task."
+    "created (and bills) a task. Check your {provider} dashboard;" + SUBMIT_AGAIN_NOTE
 )
+LATE_TASK_MESSAGE = (
+    "{provider} did create task {task_id} for this edit, but only after this studio had given up waiting "
+    "for its answer. It is billed and may still finish on {provider}'s side; this studio no longer follows it."
+    + SUBMIT_AGAIN_NOTE
+)
+INTERNAL_MESSAGE = "Something went wrong on this server while preparing the edit. The details are in the server log."
 
 
 # ---------------------------------------------------------------- configuration
@@ -84,6 +94,7 @@ def client_for(provider: str) -> RemoteClient:
         connect_timeout=settings.ALEPH_REMOTE_CONNECT_TIMEOUT,
         read_timeout=settings.ALEPH_REMOTE_READ_TIMEOUT,
         max_output_bytes=settings.ALEPH_MAX_UPLOAD_MB * 1024 * 1024,
+        download_timeout=DOWNLOAD_LIMIT_SECONDS,
     )
     return RemoteClient(config, transport=_transport_override(), **_client_options())
 
@@ -143,7 +154,7 @@ def check_can_submit(provider: str) -> None:
     if paused:
         raise InputError(
             f"{_label(provider)} failed {BREAKER_THRESHOLD} times in a row, so new edits are paused until "
-            f"{timezone.localtime(paused):%H:%M} UTC. Edits already sent keep running."
+            f"{paused.astimezone(UTC):%H:%M} UTC. Edits already sent keep running."
         )
 
 
@@ -186,27 +197,50 @@ def run_remote_edit(edit: Edit) -> None:
     if not claimed:
         return
     edit.refresh_from_db()
-    provider = edit.engine
-    label = _label(provider)
     try:
-        with tempfile.TemporaryDirectory(prefix="aleph-remote-") as tmp, client_for(provider) as client:
+        with tempfile.TemporaryDirectory(prefix="aleph-remote-") as tmp, client_for(edit.engine) as client:
             body = _prepared_body(edit, client, Path(tmp))
             # The point of no return: from here a dead run cannot know whether a task exists.
-            if not _move(edit, Status.PREPARING, Status.SUBMITTING, token, remote_submitted_at=timezone.now()):
+            now = timezone.now()
+            if not _move(edit, Status.PREPARING, Status.SUBMITTING, token, remote_submitted_at=now, heartbeat_at=now):
                 return
-            try:
-                task_id = client.create_video_to_video(body)
-            except RemoteError as exc:
-                _create_failed(edit, token, exc, label)
-                return
-        _move(edit, Status.SUBMITTING, Status.WAITING, token, remote_task_id=task_id, heartbeat_at=timezone.now())
-        log.info("edit %s: submitted to %s as task %s", edit.pk, provider, task_id)
-        schedule_poll(edit.pk, 0)
+            _submit(edit, client, body, token)
     except RemoteError as exc:
         # Uploads and local checks fail before anything billable was sent.
         _fail(edit, {Status.PREPARING}, token, exc.code, exc.message)
     except (EngineError, media.MediaError) as exc:
         _fail(edit, {Status.PREPARING}, token, getattr(exc, "code", "media"), exc.message)
+    except Exception:
+        log.exception("edit %s: unexpected error in a remote run", edit.pk)
+        _fail(edit, {Status.PREPARING}, token, "internal", INTERNAL_MESSAGE)
+        # Had the create been sent, nobody knows whether a task exists: a person decides.
+        _move(
+            edit,
+            Status.SUBMITTING,
+            Status.NEEDS_ATTENTION,
+            token,
+            error_code="unknown_outcome",
+            error_message=LOST_WORKER_MESSAGE.format(provider=_label(edit.engine)),
+        )
+
+
+def _submit(edit: Edit, client: RemoteClient, body: dict, token: str) -> None:
+    """Send the create once, save the task id at once, and schedule the first poll."""
+    try:
+        task_id = client.create_video_to_video(body)
+    except RemoteError as exc:
+        _create_failed(edit, token, exc)
+        return
+    if _move(edit, Status.SUBMITTING, Status.WAITING, token, remote_task_id=task_id, heartbeat_at=timezone.now()):
+        log.info("edit %s: submitted to %s as task %s", edit.pk, edit.engine, task_id)
+        schedule_poll(edit.pk, 0)
+        return
+    # The reaper took the edit while the create was in flight: keep the id so the user can find the task.
+    log.warning("edit %s: %s task %s was created after the run lost the edit", edit.pk, edit.engine, task_id)
+    Edit.objects.filter(pk=edit.pk, status=Status.NEEDS_ATTENTION, remote_task_id="").update(
+        remote_task_id=task_id,
+        error_message=LATE_TASK_MESSAGE.format(provider=_label(edit.engine), task_id=task_id),
+    )
 
 
 def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
@@ -216,7 +250,9 @@ def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
         )
     video_uri = video.data_uri if video.uri_kind == "data" else client.upload_ephemeral(video.path, video.path.name, video.content_type)
     reference_uris = []
-    for n, reference in enumerate(edit.references.all()[:1]):
+    # gen4_aleph takes one reference image; aleph2 takes keyframes, which edits do not carry.
+    references = edit.references.all()[:1] if edit.model == "gen4_aleph" else []
+    for n, reference in enumerate(references):
         with local_copy(reference.file) as image_path:
             image = prepare.prepare_image(image_path, tmp, provider=edit.engine, name=f"reference{n}")
         reference_uris.append(
@@ -228,13 +264,13 @@ def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
         video_uri,
         ratio=edit.ratio,
         seed=edit.seed,
-        reference_uris=reference_uris if edit.model == "gen4_aleph" else (),
+        reference_uris=reference_uris,
         public_figure_threshold=edit.public_figure_threshold,
         video_seconds=video.duration,
     )
 
 
-def _create_failed(edit: Edit, token: str, exc: RemoteError, label: str) -> None:
+def _create_failed(edit: Edit, token: str, exc: RemoteError) -> None:
     if exc.kind == "unknown_outcome":
         record_provider_failure(edit.engine)
         _move(
@@ -243,7 +279,7 @@ def _create_failed(edit: Edit, token: str, exc: RemoteError, label: str) -> None
             Status.NEEDS_ATTENTION,
             token,
             error_code="unknown_outcome",
-            error_message=UNKNOWN_OUTCOME_MESSAGE.format(provider=label),
+            error_message=exc.message + SUBMIT_AGAIN_NOTE,
         )
         return
     if exc.kind in ("connection", "unavailable") or (exc.status or 0) >= 500:
@@ -373,13 +409,16 @@ def cancel_remote_edit(edit: Edit) -> bool:
         )
     else:
         message = "Cancelled by you."
-    cancelled = Edit.objects.filter(pk=edit.pk, status__in=[Status.QUEUED, Status.PREPARING, Status.WAITING, Status.RUNNING]).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), error_message=message
-    )
-    if cancelled and provider == Engine.RUNWAY and edit.remote_task_id:
-        from editor.tasks import cancel_remote_task
+    with transaction.atomic():
+        cancelled = Edit.objects.filter(
+            pk=edit.pk, status__in=[Status.QUEUED, Status.PREPARING, Status.WAITING, Status.RUNNING]
+        ).update(status=Status.CANCELLED, finished_at=timezone.now(), error_message=message)
+        # The caller's copy may predate the create: the row says whether a task exists now.
+        task_id = Edit.objects.filter(pk=edit.pk).values_list("remote_task_id", flat=True).first()
+        if cancelled and provider == Engine.RUNWAY and task_id:
+            from editor.tasks import cancel_remote_task
 
-        transaction.on_commit(lambda: cancel_remote_task.enqueue(edit.pk))
+            transaction.on_commit(lambda: cancel_remote_task.enqueue(edit.pk))
     return bool(cancelled)
 
 
@@ -405,6 +444,8 @@ def submit_again(edit: Edit) -> bool:
     with transaction.atomic():
         moved = Edit.objects.filter(pk=edit.pk, status=Status.NEEDS_ATTENTION).update(
             status=Status.QUEUED,
+            run_token="",
+            attempts=0,
             remote_task_id="",
             remote_submitted_at=None,
             remote_polls=0,
@@ -420,15 +461,23 @@ def submit_again(edit: Edit) -> bool:
 
 def reap_remote(cutoff) -> None:
     """Recover remote edits whose worker died: resume polls, and never resend a create."""
+    from editor.services.edits import enqueue_run
+
     stale = Edit.objects.filter(engine__in=REMOTE_ENGINES, heartbeat_at__lt=cutoff)
     for edit in stale.filter(status=Status.PREPARING):
+        if edit.attempts >= MAX_PREPARE_ATTEMPTS:
+            _fail(
+                edit,
+                {Status.PREPARING},
+                edit.run_token,
+                "worker_lost",
+                f"The worker stopped while preparing this edit {edit.attempts} times; it was not retried again. "
+                "Nothing was sent, so nothing was billed.",
+            )
+            continue
         # Nothing billable was sent yet: prepare again from the start.
-        from editor.services.edits import enqueue_run
-
         with transaction.atomic():
-            if Edit.objects.filter(pk=edit.pk, status=Status.PREPARING, run_token=edit.run_token).update(
-                status=Status.QUEUED, run_token=""
-            ):
+            if _move(edit, Status.PREPARING, Status.QUEUED, edit.run_token, run_token=""):
                 transaction.on_commit(lambda pk=edit.pk: enqueue_run(pk))
     for edit in stale.filter(status=Status.SUBMITTING):
         _move(
@@ -439,10 +488,20 @@ def reap_remote(cutoff) -> None:
             error_code="unknown_outcome",
             error_message=LOST_WORKER_MESSAGE.format(provider=_label(edit.engine)),
         )
-    for edit in stale.filter(status__in=[Status.WAITING, Status.RUNNING, Status.DOWNLOADING]):
-        # Reads are safe to repeat; a download that died starts again from a fresh read.
-        Edit.objects.filter(pk=edit.pk, status=Status.DOWNLOADING).update(status=Status.WAITING)
-        if Edit.objects.filter(pk=edit.pk, heartbeat_at__lt=cutoff).update(heartbeat_at=timezone.now()):
+    polling = stale.filter(status__in=[Status.WAITING, Status.RUNNING], heartbeat_at__lt=cutoff - POLL_STALE_MARGIN)
+    downloading = stale.filter(
+        status=Status.DOWNLOADING, heartbeat_at__lt=cutoff - timedelta(seconds=DOWNLOAD_LIMIT_SECONDS)
+    )
+    for edit in [*polling, *downloading]:
+        # Reads are safe to repeat; a download that died starts again from a fresh read. The
+        # heartbeat in the filter keeps two reapers (or a poll that just ran) from doubling the chain.
+        rows = Edit.objects.filter(pk=edit.pk, status=edit.status, heartbeat_at=edit.heartbeat_at)
+        if edit.status == Status.DOWNLOADING:
+            taken = rows.update(status=Status.WAITING, heartbeat_at=timezone.now())
+        else:
+            taken = rows.update(heartbeat_at=timezone.now())
+        if taken:
+            log.warning("edit %s: its %s polls stopped; reading the task again", edit.pk, edit.get_engine_display())
             schedule_poll(edit.pk, edit.remote_polls)
 
 

@@ -98,6 +98,34 @@ class RefusingTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+class HookTransport(httpx.BaseTransport):
+    """A real HTTP transport that calls `hook()` once, just before it sends the first matching request.
+
+    It lets a test make something happen at an exact point of a run, e.g. the reaper giving up on an
+    edit while its create is on the wire.
+    """
+
+    def __init__(self, method: str, path: str, hook):
+        self.method = method
+        self.path = path
+        self.hook = hook
+        self.called = False
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.called and request.method == self.method and request.url.path.endswith(self.path):
+            self.called = True
+            self.hook()
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        # Each job's client closes its transport; this one outlives them and is closed by its owner.
+        pass
+
+    def shutdown(self) -> None:
+        self._inner.close()
+
+
 class TaskQueue:
     """Run the database task queue the way `db_worker` does, except that nobody waits for run_after.
 
