@@ -251,6 +251,38 @@ def test_the_create_body_matches_the_contract_field_by_field(long_project, runwa
     assert edit.status == Status.WAITING
 
 
+def test_an_aleph2_body_carries_keyframes_pinned_in_the_sent_clip(long_project, runway, queue, cat_png, tmp_path):
+    first, second = (add_reference(long_project, upload_of(cat_png, content_type="image/png")) for _ in range(2))
+    keyframes = ({"reference": first.pk, "seconds": 0.0}, {"reference": second.pk, "seconds": 2.5})
+    edit = ask(long_project, [first, second], model="aleph2", keyframes=keyframes, ratio="960:960")
+    queue.run("run_edit_task")
+    edit.refresh_from_db()
+    assert edit.status == Status.WAITING, edit.error_message
+    [create] = runway.creates
+    body = create.json
+    assert set(body) == {"model", "promptText", "videoUri", "seed", "keyframes", "ratio", "contentModeration"}
+    assert body["model"] == "aleph2"
+    assert [k["seconds"] for k in body["keyframes"]] == [0.0, 2.5]
+    for keyframe in body["keyframes"]:
+        assert keyframe["uri"].startswith(("data:image/png;base64,", "data:image/jpeg;base64,"))
+    sent = tmp_path / "sent.mp4"
+    sent.write_bytes(base64.b64decode(body["videoUri"].split(",", 1)[1]))
+    info = media.probe(sent)
+    assert (info.width, info.height) == (960, 960)
+    assert info.duration == pytest.approx(3.0, abs=0.05)
+
+
+def test_an_aleph2_edit_whose_keyframe_image_was_deleted_fails_before_sending(long_project, runway, queue, cat_png):
+    first = add_reference(long_project, upload_of(cat_png, content_type="image/png"))
+    edit = ask(long_project, [first], model="aleph2", keyframes=({"reference": first.pk, "seconds": 1.0},))
+    first.delete()
+    queue.run("run_edit_task")
+    edit.refresh_from_db()
+    assert edit.status == Status.FAILED
+    assert "keyframe image of this edit was deleted" in edit.error_message
+    assert runway.requests == []
+
+
 # ---------------------------------------------------------------- exactly one create under every fault
 
 
@@ -336,6 +368,28 @@ def test_the_daily_limit_fails_at_once_with_a_plain_message(project, runway, que
     # Not hammered: no wait-and-retry, nothing queued.
     assert runway.time.sleeps == []
     assert queue.pending() == []
+
+
+def test_status_reads_that_keep_failing_are_tried_again_later_and_never_resend_the_create(project, runway, queue):
+    runway.next_plans.append(ONE_STEP)
+    edit = submit(project, queue)
+    runway.inject(
+        "GET",
+        "/v1/tasks/*",
+        Fault.server_error(502),
+        Fault.drop(),
+        Fault.rate_limited(retry_after=3),
+        Fault.server_error(504),
+    )
+    edit = poll(queue, edit)
+    # Four reads inside the poll, with capped backoff (and Runway's Retry-After), then a later poll.
+    assert edit.status == Status.WAITING
+    assert runway.time.sleeps == [0.5, 1.0, 3.0]
+    assert queue.names() == ["poll_remote_task"]
+    edit = poll(queue, edit)
+    assert edit.status == Status.SUCCEEDED
+    assert len(runway.creates) == 1
+    assert len(runway.received("GET", "/v1/tasks/*")) == 5
 
 
 # ---------------------------------------------------------------- workers that die

@@ -27,6 +27,7 @@ from editor.engines import prepare
 from editor.engines.base import EngineError
 from editor.engines.remote import (
     MODELS_BY_PROVIDER,
+    Keyframe,
     RemoteClient,
     RemoteConfig,
     RemoteError,
@@ -248,16 +249,23 @@ def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
         video = prepare.prepare_video(
             source, tmp, model=edit.model, ratio=edit.ratio, trim_start=edit.trim_start, provider=edit.engine
         )
-    video_uri = video.data_uri if video.uri_kind == "data" else client.upload_ephemeral(video.path, video.path.name, video.content_type)
-    reference_uris = []
-    # gen4_aleph takes one reference image; aleph2 takes keyframes, which edits do not carry.
-    references = edit.references.all()[:1] if edit.model == "gen4_aleph" else []
-    for n, reference in enumerate(references):
-        with local_copy(reference.file) as image_path:
-            image = prepare.prepare_image(image_path, tmp, provider=edit.engine, name=f"reference{n}")
-        reference_uris.append(
-            image.data_uri if image.uri_kind == "data" else client.upload_ephemeral(image.path, image.path.name, image.content_type)
-        )
+    video_uri = _uri(video, client)
+    reference_uris: list[str] = []
+    keyframes: list[Keyframe] = []
+    if edit.model == "gen4_aleph":
+        # gen4_aleph takes one reference image.
+        for n, reference in enumerate(edit.references.all()[:1]):
+            reference_uris.append(_image_uri(reference, client, tmp, f"reference{n}"))
+    else:
+        # aleph2 takes keyframes: images pinned to a time in the clip that is sent.
+        references = {r.pk: r for r in edit.references.all()}
+        for n, pinned in enumerate(edit.keyframes):
+            reference = references.get(pinned.get("reference"))
+            if reference is None:
+                raise EngineError("keyframe_missing", "A keyframe image of this edit was deleted; ask for the edit again.")
+            # The sent clip can end a frame short of the window the time was checked against.
+            seconds = min(float(pinned["seconds"]), video.duration or 0.0)
+            keyframes.append(Keyframe(seconds, _image_uri(reference, client, tmp, f"keyframe{n}")))
     return build_body(
         edit.model,
         edit.prompt,
@@ -265,9 +273,23 @@ def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
         ratio=edit.ratio,
         seed=edit.seed,
         reference_uris=reference_uris,
+        keyframes=keyframes,
         public_figure_threshold=edit.public_figure_threshold,
         video_seconds=video.duration,
     )
+
+
+def _image_uri(reference, client: RemoteClient, tmp: Path, name: str) -> str:
+    with local_copy(reference.file) as image_path:
+        image = prepare.prepare_image(image_path, tmp, provider=client.config.provider, name=name)
+    return _uri(image, client)
+
+
+def _uri(prepared: prepare.PreparedInput, client: RemoteClient) -> str:
+    """Return the data URI of a prepared file, or upload it (Runway) and return its runway:// URI."""
+    if prepared.uri_kind == "data":
+        return prepared.data_uri
+    return client.upload_ephemeral(prepared.path, prepared.path.name, prepared.content_type)
 
 
 def _create_failed(edit: Edit, token: str, exc: RemoteError) -> None:
