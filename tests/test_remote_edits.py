@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -52,6 +53,7 @@ ONE_STEP = TaskPlan(steps=())
 
 @pytest.fixture
 def runway(settings):
+    cache.clear()
     with FakeProvider("runway", api_key=RUNWAY_TEST_KEY) as fake:
         fake.time = use_fake(settings, fake)
         yield fake
@@ -639,6 +641,23 @@ def test_after_the_cool_down_one_more_failure_pauses_again(project, runway, queu
     submit(project, queue)
     with pytest.raises(InputError, match="paused"):
         remote_edits.check_can_submit("runway")
+
+
+# ---------------------------------------------------------------- credit balance
+
+
+def test_the_credit_balance_is_read_once_a_minute_and_an_outage_does_not_hold_up_pages(project, runway):
+    runway.inject("GET", "/v1/organization", Fault.server_error(503))
+    assert remote_edits.credit_balance("runway") is None
+    assert remote_edits.credit_balance("runway") is None
+    # One read, no retries or backoff while a page waits, and the failure is remembered.
+    assert len(runway.received("GET", "/v1/organization")) == 1
+    assert runway.time.sleeps == []
+    cache.clear()
+    assert remote_edits.credit_balance("runway") == runway.credit_balance
+    assert remote_edits.credit_balance("runway") == runway.credit_balance
+    assert len(runway.received("GET", "/v1/organization")) == 2
+    assert remote_edits.credit_balance("cometapi") is None
 
 
 # ---------------------------------------------------------------- cancel

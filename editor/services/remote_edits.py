@@ -47,6 +47,9 @@ REMOTE_ENGINES = (Engine.RUNWAY, Engine.COMETAPI)
 BREAKER_THRESHOLD = 5
 BREAKER_COOL_DOWN = timedelta(minutes=10)
 ORG_CACHE_SECONDS = 60
+CREDITS_CACHE_KEY = "aleph:runway:credits"
+# Cached in place of the balance when Runway could not say, so pages do not wait on it again for a minute.
+_UNKNOWN = "unknown"
 # A remote edit whose run dies this many times while preparing is failed instead of re-queued again.
 MAX_PREPARE_ATTEMPTS = 3
 # Polls refresh the heartbeat, but may be up to poll_delay()'s longest wait apart; the reaper gives a
@@ -81,7 +84,7 @@ def models_for(provider: str) -> tuple[str, ...]:
     return MODELS_BY_PROVIDER[provider]
 
 
-def client_for(provider: str) -> RemoteClient:
+def client_for(provider: str, **options) -> RemoteClient:
     """Build a client for a provider from settings (the key never leaves this function's result)."""
     key, base = {
         Engine.RUNWAY: (settings.RUNWAYML_API_SECRET, settings.RUNWAYML_BASE_URL),
@@ -97,7 +100,7 @@ def client_for(provider: str) -> RemoteClient:
         max_output_bytes=settings.ALEPH_MAX_UPLOAD_MB * 1024 * 1024,
         download_timeout=DOWNLOAD_LIMIT_SECONDS,
     )
-    return RemoteClient(config, transport=_transport_override(), **_client_options())
+    return RemoteClient(config, transport=_transport_override(), **{**_client_options(), **options})
 
 
 def _transport_override():
@@ -172,16 +175,18 @@ def credit_balance(provider: str) -> int | None:
     """Return the Runway organisation's credit balance, cached for a minute; None when unknown."""
     if provider != Engine.RUNWAY or provider not in configured_providers():
         return None
-    cached = cache.get("aleph:runway:credits")
+    cached = cache.get(CREDITS_CACHE_KEY)
     if cached is not None:
-        return cached
+        return None if cached == _UNKNOWN else cached
     try:
-        with client_for(provider) as client:
+        # A page waits on this read: one attempt, no retries, and a failure is remembered for a minute.
+        with client_for(provider, max_read_attempts=1) as client:
             balance = client.organization().credit_balance
     except RemoteError as exc:
         log.warning("could not read the Runway credit balance: %s", exc.kind)
+        cache.set(CREDITS_CACHE_KEY, _UNKNOWN, ORG_CACHE_SECONDS)
         return None
-    cache.set("aleph:runway:credits", balance, ORG_CACHE_SECONDS)
+    cache.set(CREDITS_CACHE_KEY, balance, ORG_CACHE_SECONDS)
     return balance
 
 
