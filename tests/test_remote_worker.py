@@ -86,9 +86,9 @@ def test_a_worker_submits_polls_with_deferred_tasks_and_stores_the_result(projec
     edit = ask(project)
     worker = start_worker(private_media, worker_id="remote", extra_env=worker_settings_env(runway))
     try:
-        wait_for(lambda: status_of(edit) == Status.RUNNING, 30, "the first poll", worker)
+        wait_for(lambda: status_of(edit) == Status.RUNNING, 60, "the first poll", worker)
         assert Edit.objects.get(pk=edit.pk).progress == 50
-        wait_for(lambda: status_of(edit) in (Status.SUCCEEDED, Status.FAILED), 30, "the result", worker)
+        wait_for(lambda: status_of(edit) in (Status.SUCCEEDED, Status.FAILED), 60, "the result", worker)
     finally:
         output = stop(worker)
     edit.refresh_from_db()
@@ -116,7 +116,7 @@ def test_a_worker_killed_while_polling_is_replaced_and_the_edit_ends_with_one_cr
     edit = ask(project)
     doomed = start_worker(private_media, worker_id="doomed", extra_env=worker_settings_env(runway))
     try:
-        wait_for(lambda: runway.received("GET", "/v1/tasks/*"), 30, "the first poll", doomed)
+        wait_for(lambda: runway.received("GET", "/v1/tasks/*"), 60, "the first poll", doomed)
     finally:
         kill(doomed)
     assert status_of(edit) == Status.WAITING
@@ -127,7 +127,7 @@ def test_a_worker_killed_while_polling_is_replaced_and_the_edit_ends_with_one_cr
     edit_service.reap_stale_edits(now=timezone.now() + timedelta(minutes=30))
     rescue = start_worker(private_media, worker_id="rescue", extra_env=worker_settings_env(runway))
     try:
-        wait_for(lambda: status_of(edit) in (Status.SUCCEEDED, Status.FAILED), 30, "the rescued result", rescue)
+        wait_for(lambda: status_of(edit) in (Status.SUCCEEDED, Status.FAILED), 60, "the rescued result", rescue)
     finally:
         output = stop(rescue)
     edit.refresh_from_db()
