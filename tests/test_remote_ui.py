@@ -210,3 +210,23 @@ def test_gen4_aleph_takes_one_reference(owner_client, project, runway, two_refer
     response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
     assert response.status_code == 400
     assert "one reference image" in response.content.decode()
+
+
+def test_moderation_failures_are_not_offered_an_unchanged_retry(owner_client, project, runway):
+    edit = Edit.objects.create(
+        project=project, input_clip=project.clips.get(), prompt="x", ratio="1280:720", seed=1, engine="runway",
+        model="gen4_aleph", status=Status.FAILED, error_code="SAFETY.INPUT.TEXT", error_message="Blocked.",
+    )
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "Blocked by moderation" in body and reverse("edit_rerun", args=[edit.pk]) not in body
+    owner_client.post(reverse("edit_rerun", args=[edit.pk]), {"seed": "same"})
+    assert Edit.objects.count() == 1
+
+
+def test_a_cancelled_cometapi_edit_says_it_may_still_be_billed(owner_client, project, runway):
+    Edit.objects.create(
+        project=project, input_clip=project.clips.get(), prompt="x", ratio="1280:720", seed=1, engine="cometapi",
+        model="gen4_aleph", status=Status.CANCELLED,
+        error_message="Cancelled here: polling stopped. CometAPI has no cancel route, so the task (t1) may still complete and be billed.",
+    )
+    assert "may still complete and be billed" in owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()

@@ -161,6 +161,9 @@ def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
 
     from editor.engines.base import SEED_MAX
 
+    if "SAFETY" in edit.error_code:
+        raise InputError("This edit was blocked by moderation; change the prompt or inputs before trying again.")
+
     return create_edit(
         edit.project,
         edit.input_clip,

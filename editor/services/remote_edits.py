@@ -391,9 +391,14 @@ def _store_output(edit: Edit, client: RemoteClient, task) -> None:
                 if not fresh.outputs:
                     raise
                 client.download_output(fresh.outputs[0], local)
-            info = media.probe(local)
+            media.probe(local)
+            # Every result carries its recipe: copy the provider's streams into an MP4 that says
+            # how it was made (prompt, seed, engine, model, ratio, threshold, input's SHA-256).
+            labelled = Path(tmp) / "labelled.mp4"
+            media.remux_with_metadata(local, labelled, {"comment": edit.recipe_json()})
+            info = media.probe(labelled)
             with transaction.atomic():
-                register_clip(edit.project, local, info, source_edit=edit, stored=stored)
+                register_clip(edit.project, labelled, info, source_edit=edit, stored=stored)
                 if not Edit.objects.filter(pk=edit.pk, status=Status.DOWNLOADING).update(
                     status=Status.SUCCEEDED, progress=100, finished_at=timezone.now(), summary=_summary(edit)
                 ):
