@@ -104,7 +104,7 @@ def test_adjustments_move_colour_the_right_way(clip, tmp_path, prompt, check):
 
 
 def test_every_look_changes_the_frames(clip, tmp_path):
-    from editor.engines.local.plan import LOOKS
+    from editor.engines.local.vocabulary import LOOKS
 
     reference = _frame(clip)
     import cv2
@@ -211,6 +211,6 @@ def test_real_clip_with_index_at_the_end(tmp_path):
 
 def test_describe_matches_what_run_does(clip, tmp_path):
     summary, plan = local.describe("golden hour with grain", ratio="960:960", seed=42, has_reference=False)
-    assert summary == "golden-hour look · grain (seed 42) · reframe 960:960"
+    assert summary == "golden-hour light · grain (seed 42) · reframe 960:960 (keeps the subject)"
     result = _run(clip, tmp_path / "o.mp4", "golden hour with grain", ratio="960:960", seed=42)
     assert result.summary == summary and result.plan == plan

@@ -53,13 +53,6 @@ def lift_gamma_gain(rgb: np.ndarray, lift=0.0, gamma=1.0, gain=1.0) -> np.ndarra
     return np.power(np.clip(out, 0, 1), 1 / gamma)
 
 
-def _golden_hour(rgb):
-    rgb = temperature(rgb, 0.45)
-    rgb = split_tone(rgb, (0.55, 0.45, 0.35), (0.75, 0.55, 0.3), 0.35)
-    rgb = saturate(rgb, 0.15)
-    return contrast(rgb, 0.08)
-
-
 def _teal_orange(rgb):
     rgb = split_tone(rgb, (0.25, 0.55, 0.6), (0.8, 0.55, 0.3), 0.5)
     rgb = saturate(rgb, 0.2)
@@ -128,8 +121,75 @@ def _day_for_night(rgb):
     return contrast(rgb, 0.1)
 
 
-LOOK_FUNCTIONS = {
+def _autumn(rgb):
+    rgb = temperature(rgb, 0.3)
+    rgb = split_tone(rgb, (0.5, 0.42, 0.35), (0.72, 0.52, 0.3), 0.3)
+    # Push greens toward amber, the way fall foliage reads.
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    shift = np.clip(g - np.maximum(r, b), 0, 1)[..., None] * np.array([0.6, -0.2, -0.2], np.float32)
+    return contrast(saturate(rgb + shift, 0.1), 0.06)
+
+
+def _cross_process(rgb):
+    r = np.clip(rgb[..., 0], 0, 1)
+    g = np.clip(rgb[..., 1], 0, 1)
+    b = np.clip(rgb[..., 2], 0, 1)
+    # S-curves on red and green, a lifted and flattened blue: the look of slide film in C-41.
+    r = r + 0.6 * (r * r * (3 - 2 * r) - r)
+    g = g + 0.4 * (g * g * (3 - 2 * g) - g)
+    b = 0.15 + b * 0.7
+    return saturate(np.stack([r, g, b], axis=-1), 0.15)
+
+
+def _vivid(rgb):
+    rgb = saturate(rgb, 0.55)
+    return contrast(rgb, 0.15)
+
+
+def _moody(rgb):
+    rgb = saturate(rgb, -0.35)
+    rgb = split_tone(rgb, (0.42, 0.52, 0.52), (0.55, 0.52, 0.47), 0.3)
+    rgb = exposure(rgb, -0.35)
+    return lift_gamma_gain(contrast(rgb, 0.12), lift=0.02)
+
+
+def _golden_hour(rgb):
+    rgb = temperature(rgb, 0.45)
+    rgb = split_tone(rgb, (0.55, 0.45, 0.35), (0.75, 0.55, 0.3), 0.35)
+    rgb = saturate(rgb, 0.15)
+    return contrast(rgb, 0.08)
+
+
+def _blue_hour(rgb):
+    rgb = exposure(rgb, -0.5)
+    rgb = temperature(rgb, -0.5)
+    rgb = split_tone(rgb, (0.35, 0.42, 0.65), (0.5, 0.5, 0.58), 0.35)
+    return saturate(rgb, -0.1)
+
+
+def _night(rgb):
+    rgb = exposure(rgb, -1.8)
+    rgb = temperature(rgb, -0.6)
+    rgb = saturate(rgb, -0.5)
+    return lift_gamma_gain(contrast(rgb, 0.15), lift=0.01)
+
+
+def _overcast(rgb):
+    rgb = temperature(rgb, -0.12)
+    rgb = saturate(rgb, -0.3)
+    rgb = contrast(rgb, -0.22)
+    return exposure(rgb, -0.2)
+
+
+# The colour half of a time-of-day relight; light.py adds where the light comes from.
+TIME_OF_DAY_FUNCTIONS = {
     "golden_hour": _golden_hour,
+    "blue_hour": _blue_hour,
+    "night": _night,
+    "overcast": _overcast,
+}
+
+LOOK_FUNCTIONS = {
     "teal_orange": _teal_orange,
     "black_white": _black_white,
     "noir": _noir,
@@ -141,6 +201,10 @@ LOOK_FUNCTIONS = {
     "pastel": _pastel,
     "matrix": _matrix,
     "day_for_night": _day_for_night,
+    "autumn": _autumn,
+    "cross_process": _cross_process,
+    "vivid": _vivid,
+    "moody": _moody,
 }
 
 
@@ -195,6 +259,9 @@ def build_lut(ops: list[dict], *, reference_stats=None, clip_stats=None) -> np.n
             rgb = np.clip(transfer(rgb, clip_stats, reference_stats, params.get("strength", 1.0)), 0, 1)
         elif name == "look":
             graded = LOOK_FUNCTIONS[params["look"]](rgb)
+            rgb = np.clip(rgb + params.get("intensity", 1.0) * (graded - rgb), 0, 1)
+        elif name == "time_of_day":
+            graded = TIME_OF_DAY_FUNCTIONS[params["when"]](rgb)
             rgb = np.clip(rgb + params.get("intensity", 1.0) * (graded - rgb), 0, 1)
         elif name == "exposure":
             rgb = np.clip(exposure(rgb, params["amount"]), 0, 1)

@@ -1,14 +1,24 @@
-"""The local engine's streaming pipeline: decode → crop/scale/grade in libavfilter → grain → H.264.
+"""The local engine's streaming pipeline, in one pass and in a fixed order:
 
-One frame at a time: memory does not grow with the clip's length. The grade is a single 3D LUT
-applied by lut3d; the crop fills the chosen ratio; seeded grain is added to luma in numpy; the
-source audio is copied packet by packet because timing is unchanged.
+1. time      — the timeline picks source frames (reverse, boomerang, freeze, speed, next shot);
+2. remove    — the masked region is filled from other frames, then inpainted (source frames);
+3. time      — slow-motion in-betweens are interpolated with optical flow;
+4. camera    — one warp per frame: reframe to the ratio, zoom, push, pan, tilt, dutch, shake, mirror;
+5. relight   — time-of-day light, directional light, spotlight, vignette (a gain map);
+6. colour    — reference transfer, looks, time-of-day colour and adjustments (one 3D LUT, lut3d);
+7. finish    — sharpen or soften (libavfilter), then seeded luma grain;
+8. encode    — H.264 yuv420p BT.709, capped bitrate, +faststart; audio copied, retimed or dropped.
+
+When an edit needs no per-pixel work in numpy (only colour, a fixed crop, time selection and
+grain) the frames go straight from the decoder into a libavfilter graph (crop, scale, lut3d).
+Frames are pulled one at a time, so memory does not grow with the clip's length.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,24 +28,38 @@ import numpy as np
 from PIL import Image
 
 from editor.engines.base import EditRequest, EditResult, EngineError, ProgressFn, ratio_size
-from editor.engines.local import color
+from editor.engines.local import color, flow, source, subject, timeline
+from editor.engines.local.audio import AudioTrack
+from editor.engines.local.camera import Camera, fill_crop
+from editor.engines.local.light import Relight
 from editor.engines.local.plan import EditPlan, make_plan
+from editor.engines.local.remove import OFFSETS, Remover
 
 # H.264 output: quality by CRF, bits capped so grain cannot bloat a file.
 CRF = 20
 PRESET = "veryfast"
 MAX_BITS_PER_PIXEL = 0.14
-# One x264 thread: with frame threads and a VBV cap x264 is not byte-deterministic, and the same
-# input, prompt and seed must give the same bytes.
+# The same input, prompt and seed must give the same bytes. x264 is not byte-deterministic with
+# frame threads and a VBV cap, nor (in this build, even on one thread) with macroblock-tree rate
+# control, so it runs on one thread with mbtree off; the lookahead still picks B-frames.
 ENCODER_THREADS = "1"
+X264_PARAMS = "mbtree=0"
 STATS_SAMPLES = 24
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
+# Source frames kept converted for removal and slow motion (removal looks this far either side).
+WORK_CACHE = 2 * max(abs(o) for o in OFFSETS) + 3
 
 
 def run(request: EditRequest, progress: ProgressFn) -> EditResult:
     """Run a local edit from request.input_path to request.output_path."""
-    plan = make_plan(request.prompt, ratio=request.ratio, seed=request.seed, has_reference=bool(request.references))
+    plan = make_plan(
+        request.prompt,
+        ratio=request.ratio,
+        seed=request.seed,
+        has_reference=bool(request.references),
+        has_mask=request.mask_path is not None,
+    )
     partial = request.output_path.with_name(request.output_path.stem + ".partial.mp4")
     try:
         # Beside the output, so a run that is killed leaves its scraps in one folder.
@@ -48,67 +72,302 @@ def run(request: EditRequest, progress: ProgressFn) -> EditResult:
     return EditResult(output_path=request.output_path, summary=plan.summary(), plan=plan.as_list(), notes=notes)
 
 
+class _Progress:
+    """Split one progress callback into consecutive stages."""
+
+    def __init__(self, report: ProgressFn, shares: list[float]):
+        self.report = report
+        total = sum(shares) or 1.0
+        self.shares = [s / total for s in shares]
+        self.stage = 0
+        self.done = 0.0
+
+    def next(self) -> ProgressFn:
+        start = self.done
+        share = self.shares[self.stage]
+        self.stage += 1
+        self.done += share
+        return lambda f: self.report(min(1.0, start + share * min(1.0, f)))
+
+
 def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progress: ProgressFn) -> list[str]:
-    ops = [op.as_dict() for op in plan.ops]
+    info = source.index(request.input_path)
+    width, height = ratio_size(request.ratio)
+    rate = float(info.rate)
+    line = timeline.build(plan, info.count, rate)
+    notes = list(line.notes) if info.has_audio else []
+    crop_w, crop_h = fill_crop(info.width, info.height, width, height)
+    crops = crop_w < info.width * 0.98 or crop_h < info.height * 0.98
+    wants_subject = plan.has("push", "spotlight") or (plan.op("framing") is not None and plan.op("framing").params["shot"] == "close_up")
+    wants_subject = wants_subject or (plan.reframe == "subject" and crops and plan.op("framing") is None)
+    stages = _Progress(progress, [0.1 if plan.op("match_reference") else 0.0, 0.15 if wants_subject else 0.0, 1.0])
+    stats_progress, subject_progress, render_progress = stages.next(), stages.next(), stages.next()
+
     reference_stats = clip_stats = None
-    share_for_stats = 0.0
     if plan.op("match_reference"):
         reference_stats = _image_stats(request.references[0])
-        clip_stats = _clip_stats(request.input_path, lambda f: progress(0.2 * f))
-        share_for_stats = 0.2
-    table = color.build_lut(ops, reference_stats=reference_stats, clip_stats=clip_stats)
+        clip_stats = _clip_stats(info, stats_progress)
+    table = color.build_lut([op.as_dict() for op in plan.ops], reference_stats=reference_stats, clip_stats=clip_stats)
     lut_path = None
     if table is not None:
         lut_path = tmp / "grade.cube"
         color.write_cube(table, lut_path)
-    grain = plan.op("grain")
-    width, height = ratio_size(request.ratio)
-    try:
-        source = av.open(str(request.input_path))
-    except av.FFmpegError:
-        raise EngineError("bad_input", "The input clip could not be opened.") from None
-    with source:
-        video_in = source.streams.video[0]
-        video_in.thread_type = "AUTO"
-        audio_in = source.streams.audio[0] if source.streams.audio else None
-        rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
-        total = video_in.frames or max(1, int(float(_duration(source, video_in)) * float(rate)))
-        with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            out.metadata["comment"] = json.dumps(request.recipe, sort_keys=True, ensure_ascii=False)
-            if request.recipe:
-                out.metadata["description"] = request.recipe.get("prompt", "")[:250]
-            video_out = _video_encoder(out, width, height, rate)
-            audio_out = _audio_output(out, audio_in)
-            graph = None
-            written = 0
-            for packet in source.demux(*(s for s in (video_in, audio_in) if s is not None)):
-                if packet.stream.type == "audio":
-                    if audio_out is not None and packet.dts is not None:
-                        packet.stream = audio_out
-                        out.mux(packet)
-                    continue
-                for frame in packet.decode():
-                    if graph is None:
-                        graph = _build_graph(video_in, frame, width, height, lut_path)
-                    graph.push(frame)
-                    written = _drain(graph, out, video_out, written, rate, grain, plan.seed)
-                    progress(share_for_stats + (1 - share_for_stats) * min(1.0, written / total))
-            if graph is None:
-                raise EngineError("bad_input", "The input clip has no frames that could be decoded.")
-            graph.push(None)
-            written = _drain(graph, out, video_out, written, rate, grain, plan.seed)
-            for packet in video_out.encode():
-                out.mux(packet)
-    notes = ["Source audio kept in sync."] if audio_in is not None else []
-    if written == 0:
+
+    track = subject.track(info, subject_progress) if wants_subject else None
+    if track is not None and crops and plan.reframe == "subject":
+        notes.append(f"Reframed to {request.ratio} following the {track.kind}.")
+    camera = Camera(
+        plan,
+        src_size=(info.width, info.height),
+        out_size=(width, height),
+        main_frames=line.main,
+        total_frames=len(line.positions),
+        rate=rate,
+        subject=track,
+    )
+    relight = Relight(plan, width, height)
+    numpy_path = (
+        plan.has("remove", "slow_motion", "dutch", "shake", "mirror", "framing", "zoom", "push", "pan", "tilt")
+        or relight.active
+        or camera.moving
+    )
+    if plan.op("extend") and plan.op("extend").params["mode"] == "move":
+        camera.set_drift(*_tail_drift(info, line.traversal))
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        out.metadata["comment"] = json.dumps(request.recipe, sort_keys=True, ensure_ascii=False)
+        if request.recipe:
+            out.metadata["description"] = request.recipe.get("prompt", "")[:250]
+        video_out = _video_encoder(out, width, height, info.rate)
+        sound = None
+        if info.has_audio and line.audio != "drop":
+            sound = AudioTrack(request.input_path, out, tempo=line.tempo)
+        encoder = _Encoder(out, video_out, info.rate, plan, sound)
+        reader = source.FrameReader(info)
+        try:
+            if numpy_path:
+                _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress)
+            else:
+                _render_direct(plan, info, line, reader, width, height, lut_path, encoder, render_progress)
+        finally:
+            reader.close()
+        encoder.finish()
+    if encoder.written == 0:
         raise EngineError("bad_input", "No frames came out of the edit.")
     return notes
 
 
-def _duration(container, stream) -> float:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return (container.duration or 0) / av.time_base
+class _Encoder:
+    """The end of the pipeline: finish graph output, grain, encode, and mux audio alongside."""
+
+    def __init__(self, out, stream, rate: Fraction, plan: EditPlan, sound: AudioTrack | None):
+        self.out = out
+        self.stream = stream
+        self.rate = rate
+        self.grain = plan.op("grain")
+        self.seed = plan.seed
+        self.sound = sound
+        self.written = 0
+        self.graph = None
+
+    def drain(self) -> None:
+        while True:
+            try:
+                frame = self.graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                return
+            self.encode(frame)
+
+    def encode(self, frame) -> None:
+        if self.grain is not None:
+            frame = _add_grain(frame, self.seed, self.written, self.grain.params["strength"])
+        frame.pts = self.written
+        frame.time_base = 1 / self.rate
+        frame.color_primaries = BT709
+        frame.color_trc = BT709
+        frame.colorspace = BT709
+        frame.color_range = MPEG_RANGE
+        for packet in self.stream.encode(frame):
+            self.out.mux(packet)
+        self.written += 1
+        if self.sound is not None:
+            self.sound.feed(self.written / float(self.rate))
+
+    def finish(self) -> None:
+        if self.graph is not None:
+            self.graph.push(None)
+            self.drain()
+        for packet in self.stream.encode():
+            self.out.mux(packet)
+        if self.sound is not None:
+            self.sound.close()
+
+
+def _finish_filters(graph, plan: EditPlan) -> list:
+    steps = []
+    if op := plan.op("sharpen"):
+        steps.append(graph.add("unsharp", f"luma_msize_x=5:luma_msize_y=5:luma_amount={op.params['amount']:.3f}"))
+    if op := plan.op("soften"):
+        steps.append(graph.add("gblur", f"sigma={op.params['amount']:.3f}"))
+    return steps
+
+
+def _link(graph, nodes: list) -> None:
+    for a, b in zip(nodes, nodes[1:]):
+        a.link_to(b)
+    graph.configure()
+
+
+def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_path: Path | None, plan: EditPlan):
+    """Crop to the ratio, scale, grade and finish in libavfilter, straight from decoded frames."""
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(template=stream)]
+    crop_w, crop_h = fill_crop(info.width, info.height, width, height)
+    crop_w, crop_h = int(round(crop_w)) // 2 * 2, int(round(crop_h)) // 2 * 2
+    x, y = (info.width - crop_w) // 2, (info.height - crop_h) // 2
+    matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
+    nodes.append(graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}"))
+    if lut_path is not None:
+        nodes.append(graph.add("scale", f"{width}:{height}:flags=bicubic:in_color_matrix={matrix}"))
+        nodes.append(graph.add("format", "gbrp"))
+        nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
+        nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
+    else:
+        nodes.append(graph.add("scale", f"{width}:{height}:flags=bicubic:in_color_matrix={matrix}:out_color_matrix=bt709:out_range=tv"))
+    nodes.append(graph.add("format", "yuv420p"))
+    nodes += _finish_filters(graph, plan)
+    nodes.append(graph.add("buffersink"))
+    _link(graph, nodes)
+    return graph
+
+
+def _rgb_graph(width: int, height: int, rate: Fraction, lut_path: Path | None, plan: EditPlan):
+    """Grade and finish output-sized RGB frames from numpy, ending in BT.709 yuv420p."""
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(width=width, height=height, format="rgb24", time_base=1 / rate)]
+    if lut_path is not None:
+        nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
+    nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
+    nodes.append(graph.add("format", "yuv420p"))
+    nodes += _finish_filters(graph, plan)
+    nodes.append(graph.add("buffersink"))
+    _link(graph, nodes)
+    return graph
+
+
+def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _Encoder, progress) -> None:
+    stream = reader.stream
+    encoder.graph = _direct_graph(stream, info, width, height, lut_path, plan)
+    tick = 1 / float(info.rate) / float(stream.time_base)
+    total = len(line.positions)
+    for j in range(total):
+        index, _, _ = line.sources(j)
+        frame = reader.frame(index)
+        frame.pts = int(round(j * tick))
+        encoder.graph.push(frame)
+        encoder.drain()
+        progress((j + 1) / total)
+
+
+class _WorkFrames:
+    """Source frames as RGB arrays at the working size, cached for removal and in-betweens."""
+
+    def __init__(self, reader: source.FrameReader, info: source.SourceInfo, size: tuple[int, int]):
+        self.reader = reader
+        self.info = info
+        self.size = size
+        self.rgb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.clean_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.remover: Remover | None = None
+
+    def rgb(self, index: int) -> np.ndarray:
+        if index in self.rgb_cache:
+            self.rgb_cache.move_to_end(index)
+            return self.rgb_cache[index]
+        frame = self.reader.frame(index)
+        width, height = self.size
+        scaled = (width, height) != (frame.width, frame.height)
+        picture = frame.reformat(
+            width=width, height=height, format="rgb24", src_colorspace=self.info.colorspace,
+            interpolation="AREA" if scaled else None,
+        ).to_ndarray()
+        self.rgb_cache[index] = picture
+        if len(self.rgb_cache) > WORK_CACHE:
+            self.rgb_cache.popitem(last=False)
+        return picture
+
+    def get(self, index: int) -> np.ndarray:
+        if self.remover is None:
+            return self.rgb(index)
+        if index not in self.clean_cache:
+            self.clean_cache[index] = self.remover.clean(index)
+            if len(self.clean_cache) > 3:
+                self.clean_cache.popitem(last=False)
+        return self.clean_cache[index]
+
+
+def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, track, reader, lut_path, encoder: _Encoder, progress) -> None:
+    width, height = camera.out_w, camera.out_h
+    total = len(line.positions)
+    windows = []
+    for j in range(total):
+        a, b, f = line.sources(j)
+        windows.append(camera.window(j, a + (b - a) * f))
+    # Work at about the output's sampling: no point converting pixels the warp will throw away.
+    smallest = min(w.k for w in windows)
+    work_scale = 1.0 if smallest <= 1.25 else 1.0 / smallest
+    work_size = (max(16, int(round(info.width * work_scale / 2)) * 2), max(16, int(round(info.height * work_scale / 2)) * 2))
+    work_scale = work_size[0] / info.width
+    frames = _WorkFrames(reader, info, work_size)
+    if plan.op("remove"):
+        frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.rgb)
+    interpolator = flow.Interpolator()
+    encoder.graph = _rgb_graph(width, height, info.rate, lut_path, plan)
+    for j in range(total):
+        a, b, fraction = line.sources(j)
+        if fraction:
+            picture = interpolator.between((a, b), frames.get(a), frames.get(b), fraction)
+        else:
+            picture = frames.get(a)
+        window = windows[j]
+        picture = camera.render(picture, window, work_scale)
+        if relight.active:
+            picture = relight.apply(picture, _spot(camera, window, track, a + (b - a) * fraction))
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        frame.pts = j
+        frame.time_base = 1 / info.rate
+        encoder.graph.push(frame)
+        encoder.drain()
+        progress((j + 1) / total)
+
+
+def _spot(camera: Camera, window, track, position: float) -> tuple[float, float, float] | None:
+    """Return where the subject is in the output frame (fractions) and a pool radius to light it."""
+    if track is None:
+        return None
+    x, y, w, h = track.at(position)
+    ox, oy = camera.to_output(window, x, y)
+    radius = max(w, h) / window.k / camera.out_h * 0.9
+    return ox / camera.out_w, oy / camera.out_h, max(0.12, min(0.6, radius))
+
+
+def _tail_drift(info: source.SourceInfo, traversal: list[int]) -> tuple[float, float]:
+    """Return how the picture moved per frame over the clip's last frames (source pixels)."""
+    tail = traversal[-9:]
+    if len(tail) < 2:
+        return 0.0, 0.0
+    reader = source.FrameReader(info)
+    try:
+        greys = []
+        for _, frame in reader.frames(tail):
+            small = frame.reformat(width=256, height=max(2, int(256 * info.height / info.width)) // 2 * 2, format="gray")
+            greys.append(small.to_ndarray())
+    finally:
+        reader.close()
+    shifts = [flow.global_shift(a, b) for a, b in zip(greys, greys[1:])]
+    scale = info.width / 256
+    dx = float(np.median([s[0] for s in shifts])) * scale
+    dy = float(np.median([s[1] for s in shifts])) * scale
+    return dx, dy
 
 
 def _video_encoder(out, width: int, height: int, rate: Fraction):
@@ -122,6 +381,7 @@ def _video_encoder(out, width: int, height: int, rate: Fraction):
         "maxrate": str(maxrate),
         "bufsize": str(maxrate * 2),
         "threads": ENCODER_THREADS,
+        "x264-params": X264_PARAMS,
     }
     ctx = stream.codec_context
     ctx.color_primaries = BT709
@@ -129,73 +389,6 @@ def _video_encoder(out, width: int, height: int, rate: Fraction):
     ctx.colorspace = BT709
     ctx.color_range = MPEG_RANGE
     return stream
-
-
-def _audio_output(out, audio_in):
-    if audio_in is None:
-        return None
-    if audio_in.codec_context.name in ("aac", "mp3", "mp3float", "ac3", "opus", "alac"):
-        return out.add_stream_from_template(audio_in)
-    return None
-
-
-def _crop_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """Return (w, h, x, y) of the centred crop that fills the target ratio."""
-    target = width / height
-    if src_w / src_h > target:
-        crop_w, crop_h = int(round(src_h * target)) // 2 * 2, src_h // 2 * 2
-    else:
-        crop_w, crop_h = src_w // 2 * 2, int(round(src_w / target)) // 2 * 2
-    return crop_w, crop_h, (src_w - crop_w) // 2, (src_h - crop_h) // 2
-
-
-def _build_graph(stream, first_frame, width: int, height: int, lut_path: Path | None) -> av.filter.Graph:
-    graph = av.filter.Graph()
-    src = graph.add_buffer(template=stream)
-    crop_w, crop_h, x, y = _crop_box(first_frame.width, first_frame.height, width, height)
-    # HD sources are BT.709 even when untagged; smaller ones are usually BT.601.
-    in_matrix = "bt709" if first_frame.height >= 720 else "bt601"
-    chain = [graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}")]
-    if lut_path is not None:
-        chain.append(graph.add("scale", f"{width}:{height}:flags=bicubic:in_color_matrix={in_matrix}"))
-        chain.append(graph.add("format", "gbrp"))
-        chain.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
-        chain.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
-    else:
-        chain.append(
-            graph.add(
-                "scale",
-                f"{width}:{height}:flags=bicubic:in_color_matrix={in_matrix}:out_color_matrix=bt709:out_range=tv",
-            )
-        )
-    chain.append(graph.add("format", "yuv420p"))
-    sink = graph.add("buffersink")
-    node = src
-    for step in chain:
-        node.link_to(step)
-        node = step
-    node.link_to(sink)
-    graph.configure()
-    return graph
-
-
-def _drain(graph, out, video_out, written: int, rate: Fraction, grain, seed: int) -> int:
-    while True:
-        try:
-            frame = graph.pull()
-        except (av.BlockingIOError, av.EOFError):
-            return written
-        if grain is not None:
-            frame = _add_grain(frame, seed, written, grain.params["strength"])
-        frame.pts = written
-        frame.time_base = 1 / rate
-        frame.color_primaries = BT709
-        frame.color_trc = BT709
-        frame.colorspace = BT709
-        frame.color_range = MPEG_RANGE
-        for packet in video_out.encode(frame):
-            out.mux(packet)
-        written += 1
 
 
 def _add_grain(frame, seed: int, index: int, strength: float):
@@ -222,19 +415,17 @@ def _image_stats(path: Path):
     return color.lab_stats(pixels)
 
 
-def _clip_stats(path: Path, progress) -> tuple:
+def _clip_stats(info: source.SourceInfo, progress) -> tuple:
     """Colour statistics over the whole clip (sampled frames), so a transfer does not flicker."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        total = stream.frames or STATS_SAMPLES
-        step = max(1, total // STATS_SAMPLES)
-        samples = []
-        for n, frame in enumerate(container.decode(stream)):
-            if n % step == 0:
-                small = frame.reformat(width=160, height=max(2, round(160 * frame.height / frame.width)), format="rgb24")
-                samples.append(small.to_ndarray().reshape(-1, 3))
-                progress(min(1.0, n / total))
-    if not samples:
-        raise EngineError("bad_input", "The input clip has no frames that could be decoded.")
+    step = max(1, info.count // STATS_SAMPLES)
+    wanted = list(range(0, info.count, step))
+    samples = []
+    reader = source.FrameReader(info)
+    try:
+        for n, (_, frame) in enumerate(reader.frames(wanted)):
+            small = frame.reformat(width=160, height=max(2, round(160 * frame.height / frame.width)), format="rgb24", src_colorspace=info.colorspace)
+            samples.append(small.to_ndarray().reshape(-1, 3))
+            progress((n + 1) / len(wanted))
+    finally:
+        reader.close()
     return color.lab_stats(np.concatenate(samples).astype(np.float32) / 255.0)

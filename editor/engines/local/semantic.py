@@ -103,13 +103,19 @@ class MiniLM:
         self.heads = config["num_attention_heads"]
         self.layers = config["num_hidden_layers"]
         self.eps = config["layer_norm_eps"]
-        self.w = {k: v for k, v in load_file(str(folder / "model.safetensors")).items()}
+        weights = load_file(str(folder / "model.safetensors"))
+        # Dense weights transposed once to contiguous (in, out) so every product is one BLAS call.
+        self.w = {
+            k: np.ascontiguousarray(v.T) if k.endswith("dense.weight") or k.endswith(("query.weight", "key.weight", "value.weight")) else v
+            for k, v in weights.items()
+        }
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
+        flat = x.reshape(-1, x.shape[-1]) @ self.w[name + ".weight"] + self.w[name + ".bias"]
+        return flat.reshape(*x.shape[:-1], -1)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Return one L2-normalised 384-d embedding per text."""

@@ -1,0 +1,77 @@
+"""Optical flow with OpenCV's DIS: in-between frames for slow motion, and alignment for removal.
+
+Flow is measured on a small grey copy (at most FLOW_WIDTH wide) and scaled up, which is where
+DIS is fast and still accurate for the large, smooth motions of real footage.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+FLOW_WIDTH = 480
+
+
+@lru_cache(maxsize=1)
+def _dis():
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    return dis
+
+
+def small_grey(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return a grey copy at most FLOW_WIDTH wide and the factor from it to the frame."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, FLOW_WIDTH / width)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if scale < 1:
+        grey = cv2.resize(grey, (max(8, int(width * scale)), max(8, int(height * scale))), interpolation=cv2.INTER_AREA)
+    return grey, 1 / scale
+
+
+def flow(a_grey: np.ndarray, b_grey: np.ndarray) -> np.ndarray:
+    """Return the flow from a to b (for each pixel of a, where it went in b), in small-grey pixels."""
+    return _dis().calc(a_grey, b_grey, None)
+
+
+def upscale(field: np.ndarray, width: int, height: int, factor: float) -> np.ndarray:
+    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR) * factor
+
+
+def _base_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+
+
+class Interpolator:
+    """Make in-between frames of two frames by warping each toward the moment between them."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None
+        self.fields: tuple[np.ndarray, np.ndarray] | None = None
+        self.grid: tuple[np.ndarray, np.ndarray] | None = None
+
+    def between(self, key: tuple[int, int], a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+        """Return the frame a fraction t of the way from a to b (key names the pair, to reuse its flow)."""
+        height, width = a.shape[:2]
+        if self.key != key:
+            a_small, factor = small_grey(a)
+            b_small, _ = small_grey(b)
+            forward = upscale(flow(a_small, b_small), width, height, factor)
+            backward = upscale(flow(b_small, a_small), width, height, factor)
+            self.key, self.fields = key, (forward, backward)
+        if self.grid is None or self.grid[0].shape != (height, width):
+            self.grid = _base_grid(width, height)
+        forward, backward = self.fields
+        gx, gy = self.grid
+        # Backward warping with each frame's own flow as the estimate of the in-between motion.
+        from_a = cv2.remap(a, gx - t * forward[..., 0], gy - t * forward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        from_b = cv2.remap(b, gx - (1 - t) * backward[..., 0], gy - (1 - t) * backward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.addWeighted(from_a, 1 - t, from_b, t, 0)
+
+
+def global_shift(a_grey: np.ndarray, b_grey: np.ndarray) -> tuple[float, float]:
+    """Return how far the picture moved from a to b (phase correlation), in the greys' pixels."""
+    window = cv2.createHanningWindow(a_grey.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a_grey.astype(np.float32), b_grey.astype(np.float32), window)
+    return float(dx), float(dy)

@@ -1,0 +1,111 @@
+"""Masked removal: fill the painted region of every frame with what other frames show behind it.
+
+The mask (PNG, white = remove) is scaled to the frame and grown a little to take the object's
+edge with it. For each frame, nearby frames are aligned to it with DIS optical flow measured
+around the region (the flow inside the region belongs to the object, so it is filled in from the
+surrounding background's flow); wherever an aligned frame shows background — its own masked region
+does not cover that spot — those pixels fill the hole, nearest frames first. What no frame ever
+shows is inpainted (OpenCV's Telea method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from editor.engines.base import EngineError
+from editor.engines.local import flow
+
+# Frames looked at for background, nearest first.
+OFFSETS = (-2, 2, -5, 5, -10, 10, -18, 18)
+REGION_FLOW_WIDTH = 320
+INPAINT_RADIUS = 5
+
+
+def load_mask(path: Path, width: int, height: int) -> np.ndarray:
+    """Return the mask as a boolean array of the frame's size (True = remove)."""
+    try:
+        with Image.open(path) as image:
+            grey = np.asarray(image.convert("L"))
+    except OSError:
+        raise EngineError("bad_mask", "The mask could not be read.") from None
+    mask = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA) >= 128
+    if not mask.any():
+        raise EngineError("mask_empty", "The mask is empty: paint over what should be removed.")
+    return mask
+
+
+class Remover:
+    """Remove a masked region from the frames of a clip, one frame at a time."""
+
+    def __init__(self, mask_path: Path, width: int, height: int, count: int, get_frame: Callable[[int], np.ndarray]):
+        self.count = count
+        self.get_frame = get_frame
+        mask = load_mask(mask_path, width, height)
+        grow = max(3, int(round(0.008 * max(width, height))))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        self.mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+        ys, xs = np.nonzero(self.mask)
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        # Enough surroundings to measure the background's motion around the hole.
+        margin = max(32, int(0.75 * max(x1 - x0, y1 - y0)))
+        self.box = (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin))
+        bx0, by0, bx1, by1 = self.box
+        self.hole = self.mask[by0:by1, bx0:bx1]
+        self.hole_u8 = self.hole.astype(np.uint8) * 255
+        region_w = bx1 - bx0
+        self.flow_scale = min(1.0, REGION_FLOW_WIDTH / region_w)
+        self.sigma = max(4.0, 0.5 * max(x1 - x0, y1 - y0) * self.flow_scale)
+        gx, gy = np.meshgrid(np.arange(region_w, dtype=np.float32), np.arange(by1 - by0, dtype=np.float32))
+        self.grid = (gx, gy)
+
+    def _grey(self, rgb_region: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(rgb_region, cv2.COLOR_RGB2GRAY)
+        if self.flow_scale < 1:
+            h, w = grey.shape
+            grey = cv2.resize(grey, (max(8, int(w * self.flow_scale)), max(8, int(h * self.flow_scale))), interpolation=cv2.INTER_AREA)
+        return grey
+
+    def _background_flow(self, target_grey: np.ndarray, other_grey: np.ndarray) -> np.ndarray:
+        """Flow from the target to another frame, with the hole's flow taken from around it."""
+        field = flow.flow(target_grey, other_grey)
+        hole_small = cv2.resize(self.hole_u8, field.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        valid = (~hole_small).astype(np.float32)
+        weights = cv2.GaussianBlur(valid, (0, 0), self.sigma)
+        filled = np.empty_like(field)
+        for c in range(2):
+            smooth = cv2.GaussianBlur(field[..., c] * valid, (0, 0), self.sigma) / np.maximum(weights, 1e-4)
+            filled[..., c] = np.where(hole_small, smooth, field[..., c])
+        h, w = self.hole.shape
+        return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR) / self.flow_scale
+
+    def clean(self, index: int) -> np.ndarray:
+        """Return frame `index` with the masked region removed."""
+        frame = self.get_frame(index).copy()
+        bx0, by0, bx1, by1 = self.box
+        region = frame[by0:by1, bx0:bx1]
+        need = self.hole.copy()
+        target_grey = self._grey(region)
+        gx, gy = self.grid
+        for offset in OFFSETS:
+            other_index = index + offset
+            if not 0 <= other_index < self.count:
+                continue
+            other = self.get_frame(other_index)[by0:by1, bx0:bx1]
+            field = self._background_flow(target_grey, self._grey(other))
+            map_x, map_y = gx + field[..., 0], gy + field[..., 1]
+            moved = cv2.remap(other, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # Background only where the other frame's own hole does not cover the spot, inside the picture.
+            covered = cv2.remap(self.hole_u8, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+            usable = need & (covered == 0)
+            region[usable] = moved[usable]
+            need &= ~usable
+            if not need.any():
+                break
+        if need.any():
+            region[:] = cv2.inpaint(region, need.astype(np.uint8) * 255, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+        return frame

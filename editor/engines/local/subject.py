@@ -1,0 +1,194 @@
+"""Where the subject is over a clip: faces, cat faces and people with OpenCV's bundled detectors,
+the most salient area when none is found.
+
+Frames are sampled a few times a second at low resolution; the samples become a smooth track
+(held still when the subject barely moves), so a reframe follows the subject without jitter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from editor.engines.local import source
+
+DETECT_WIDTH = 400
+SAMPLES_PER_SECOND = 2.5
+MAX_SAMPLES = 36
+# A track that moves less than this (fraction of the frame) is held still: a locked-off frame reads
+# better than a crop that drifts by a few pixels.
+STILL_RANGE = 0.04
+SMOOTH_SECONDS = 0.6
+
+_CASCADES: dict[str, cv2.CascadeClassifier] = {}
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    if name not in _CASCADES:
+        _CASCADES[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    return _CASCADES[name]
+
+
+@dataclass(frozen=True)
+class Detection:
+    cx: float
+    cy: float
+    size: float  # fraction of the frame height
+
+
+@dataclass
+class SubjectTrack:
+    """The subject's box (centre x, y and width, height in source pixels) over source frame positions."""
+
+    kind: str
+    positions: np.ndarray
+    boxes: np.ndarray  # N×4: cx, cy, w, h
+
+    def at(self, position: float) -> tuple[float, float, float, float]:
+        return tuple(float(np.interp(position, self.positions, self.boxes[:, i])) for i in range(4))
+
+
+def _largest(boxes, width: int, height: int) -> Detection | None:
+    if len(boxes) == 0:
+        return None
+    # Sorted so the choice never depends on the order the detector returned its boxes in.
+    x, y, w, h = max((tuple(int(v) for v in box) for box in boxes), key=lambda b: (b[2] * b[3], -b[0], -b[1]))
+    return Detection((x + w / 2) / width, (y + h / 2) / height, h / height)
+
+
+def detect_faces(gray: np.ndarray) -> Detection | None:
+    """Return the largest human face in a greyscale image."""
+    boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20)
+    )
+    return _largest(boxes, gray.shape[1], gray.shape[0])
+
+
+def detect_cat_faces(gray: np.ndarray) -> Detection | None:
+    """Return the largest cat face in a greyscale image."""
+    boxes = _cascade("haarcascade_frontalcatface_extended.xml").detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=4, minSize=(24, 24)
+    )
+    return _largest(boxes, gray.shape[1], gray.shape[0])
+
+
+_HOG: cv2.HOGDescriptor | None = None
+
+
+def detect_people(gray: np.ndarray) -> Detection | None:
+    """Return the largest person (HOG people detector), aimed at the upper body where heads are."""
+    global _HOG
+    if _HOG is None:
+        _HOG = cv2.HOGDescriptor()
+        _HOG.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    if gray.shape[0] < 128 or gray.shape[1] < 64:
+        return None
+    boxes, weights = _HOG.detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.08)
+    kept = [box for box, weight in zip(boxes, np.ravel(weights)) if weight > 0.5]
+    found = _largest(kept, gray.shape[1], gray.shape[0])
+    if found is None:
+        return None
+    return Detection(found.cx, found.cy - found.size * 0.25, found.size * 0.5)
+
+
+def salient_point(gray: np.ndarray, previous: np.ndarray | None = None) -> Detection:
+    """Return the centre of the most salient area: spectral residual saliency plus motion."""
+    small = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+    spectrum = np.fft.fft2(small)
+    log_amplitude = np.log(np.abs(spectrum) + 1e-6)
+    residual = log_amplitude - cv2.blur(log_amplitude, (3, 3))
+    saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), 2.5)
+    saliency /= saliency.max() + 1e-9
+    if previous is not None:
+        motion = np.abs(small - cv2.resize(previous, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32))
+        motion = cv2.GaussianBlur(motion, (0, 0), 2.5)
+        if motion.max() > 4:
+            saliency = saliency + motion / motion.max()
+    # The centroid of the strongest part, not the whole map: one clear subject pulls the frame.
+    weights = np.clip(saliency - np.quantile(saliency, 0.9), 0, None)
+    if weights.sum() <= 0:
+        return Detection(0.5, 0.5, 0.5)
+    ys, xs = np.mgrid[0:64, 0:64]
+    cx = float((weights * (xs + 0.5)).sum() / weights.sum() / 64)
+    cy = float((weights * (ys + 0.5)).sum() / weights.sum() / 64)
+    return Detection(cx, cy, 0.4)
+
+
+DETECTORS = (("face", detect_faces), ("cat face", detect_cat_faces), ("person", detect_people))
+
+
+def track(info: source.SourceInfo, progress: Callable[[float], None]) -> SubjectTrack:
+    """Sample the clip a few times a second and return a smooth track of its subject."""
+    count = int(min(MAX_SAMPLES, max(4, info.duration * SAMPLES_PER_SECOND)))
+    wanted = sorted({int(round(i * (info.count - 1) / max(1, count - 1))) for i in range(count)})
+    scale = min(1.0, DETECT_WIDTH / info.width)
+    size = (max(2, int(round(info.width * scale))), max(2, int(round(info.height * scale))))
+    samples: list[tuple[int, np.ndarray]] = []
+    reader = source.FrameReader(info)
+    try:
+        for n, (index, frame) in enumerate(reader.frames(wanted)):
+            grey = frame.reformat(width=size[0], height=size[1], format="gray", interpolation="AREA")
+            luma = np.frombuffer(grey.planes[0], np.uint8).reshape(size[1], grey.planes[0].line_size)[:, : size[0]]
+            samples.append((index, cv2.equalizeHist(np.ascontiguousarray(luma))))
+            progress(0.5 * (n + 1) / len(wanted))
+    finally:
+        reader.close()
+    result = _build(samples, size, scale, float(info.rate))
+    progress(1.0)
+    return result
+
+
+def _build(samples: list[tuple[int, np.ndarray]], size: tuple[int, int], scale: float, rate: float) -> SubjectTrack:
+    positions = np.array([float(i) for i, _ in samples])
+    for kind, detector in DETECTORS:
+        found = [detector(grey) for _, grey in samples]
+        # A detector counts when it finds the subject in a fair share of the samples, so one false
+        # positive in a busy background does not steer the whole clip.
+        hits = [i for i, d in enumerate(found) if d is not None]
+        if len(hits) >= max(1, len(found) // 4):
+            return _smooth(kind, positions, _fill_gaps(found, hits), size, scale, rate)
+    previous = None
+    points = []
+    for _, grey in samples:
+        points.append(salient_point(grey, previous))
+        previous = grey
+    return _smooth("most salient area", positions, points, size, scale, rate)
+
+
+def _fill_gaps(found: list[Detection | None], hits: list[int]) -> list[Detection]:
+    """Give samples without a detection the values interpolated from those around them."""
+    index = np.arange(len(found))
+    hit = np.array(hits)
+    values = {name: np.interp(index, hit, [getattr(found[i], name) for i in hits]) for name in ("cx", "cy", "size")}
+    return [Detection(values["cx"][i], values["cy"][i], values["size"][i]) for i in index]
+
+
+def _smooth(
+    kind: str, positions: np.ndarray, points: list[Detection], size: tuple[int, int], scale: float, rate: float
+) -> SubjectTrack:
+    cx = np.array([p.cx for p in points])
+    cy = np.array([p.cy for p in points])
+    height = np.array([p.size for p in points])
+    if len(positions) > 2:
+        step = float(np.median(np.diff(positions))) or 1.0
+        sigma = max(0.5, SMOOTH_SECONDS * rate / step)
+        cx, cy, height = (_gaussian(series, sigma) for series in (cx, cy, height))
+    for series in (cx, cy):
+        if np.ptp(series) < STILL_RANGE:
+            series[:] = series.mean()
+    width_px, height_px = size[0] / scale, size[1] / scale
+    box_h = height * height_px
+    boxes = np.stack([cx * width_px, cy * height_px, box_h, box_h], axis=1)
+    return SubjectTrack(kind, positions, boxes)
+
+
+def _gaussian(series: np.ndarray, sigma: float) -> np.ndarray:
+    radius = int(3 * sigma) + 1
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(series, radius, mode="edge")
+    return np.convolve(padded, kernel, mode="valid")
