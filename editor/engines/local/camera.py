@@ -205,7 +205,8 @@ class Camera:
         linear = np.array([[cos * sx, sin * sy], [-sin * sx, cos * sy]])
         centre_out = np.array([self.out_w / 2, self.out_h / 2])
         centre_src = np.array([window.cx, window.cy]) * work_scale
-        offset = centre_src - linear @ centre_out
+        # Window geometry is in continuous coordinates; OpenCV's pixel centres sit at +0.5 of those.
+        offset = centre_src - 0.5 - linear @ (centre_out - 0.5)
         return np.hstack([linear, offset[:, None]])
 
     def render(self, rgb: np.ndarray, window: Window, work_scale: float) -> np.ndarray:

@@ -16,8 +16,7 @@ FLOW_WIDTH = 480
 
 @lru_cache(maxsize=1)
 def _dis():
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-    return dis
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
 
 def small_grey(rgb: np.ndarray) -> tuple[np.ndarray, float]:

@@ -10,6 +10,7 @@ shows is inpainted (OpenCV's Telea method).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from editor.engines.local import flow
 OFFSETS = (-2, 2, -5, 5, -10, 10, -18, 18)
 REGION_FLOW_WIDTH = 320
 INPAINT_RADIUS = 5
+# Whole frames are compared this small to find the background's overall motion between two frames.
+OVERVIEW_WIDTH = 192
 
 
 def load_mask(path: Path, width: int, height: int) -> np.ndarray:
@@ -56,12 +59,29 @@ class Remover:
         self.box = (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin))
         bx0, by0, bx1, by1 = self.box
         self.hole = self.mask[by0:by1, bx0:bx1]
+        self.mask_u8 = self.mask.astype(np.uint8) * 255
         self.hole_u8 = self.hole.astype(np.uint8) * 255
         region_w = bx1 - bx0
         self.flow_scale = min(1.0, REGION_FLOW_WIDTH / region_w)
         self.sigma = max(4.0, 0.5 * max(x1 - x0, y1 - y0) * self.flow_scale)
         gx, gy = np.meshgrid(np.arange(region_w, dtype=np.float32), np.arange(by1 - by0, dtype=np.float32))
         self.grid = (gx, gy)
+        self.overview_scale = min(1.0, OVERVIEW_WIDTH / width)
+        size = (max(16, int(width * self.overview_scale)), max(16, int(height * self.overview_scale)))
+        self.overview_hole = cv2.resize(self.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        self.overviews: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def _overview(self, index: int) -> np.ndarray:
+        """A small grey copy of a whole frame with the hole greyed out, to measure global motion."""
+        if index not in self.overviews:
+            rgb = self.get_frame(index)
+            h, w = self.overview_hole.shape
+            grey = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+            grey[self.overview_hole] = grey[~self.overview_hole].mean()
+            self.overviews[index] = grey
+            if len(self.overviews) > 2 * max(abs(o) for o in OFFSETS) + 3:
+                self.overviews.popitem(last=False)
+        return self.overviews[index]
 
     def _grey(self, rgb_region: np.ndarray) -> np.ndarray:
         grey = cv2.cvtColor(rgb_region, cv2.COLOR_RGB2GRAY)
@@ -91,16 +111,27 @@ class Remover:
         need = self.hole.copy()
         target_grey = self._grey(region)
         gx, gy = self.grid
-        for offset in OFFSETS:
-            other_index = index + offset
-            if not 0 <= other_index < self.count:
+        # Near the ends, the first and last frames stand in for those beyond them.
+        candidates = dict.fromkeys(min(max(index + offset, 0), self.count - 1) for offset in OFFSETS)
+        for other_index in candidates:
+            if other_index == index:
                 continue
-            other = self.get_frame(other_index)[by0:by1, bx0:bx1]
+            # First the background's overall motion (phase correlation on whole frames), then the
+            # flow that is left once the other frame's region is taken from where the motion put it.
+            dx, dy = flow.global_shift(self._overview(index), self._overview(other_index))
+            dx, dy = dx / self.overview_scale, dy / self.overview_scale
+            shift = np.float32([[1, 0, bx0 + dx], [0, 1, by0 + dy]])
+            size = (bx1 - bx0, by1 - by0)
+            inverse = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            other = cv2.warpAffine(self.get_frame(other_index), shift, size, flags=inverse, borderMode=cv2.BORDER_REPLICATE)
             field = self._background_flow(target_grey, self._grey(other))
             map_x, map_y = gx + field[..., 0], gy + field[..., 1]
             moved = cv2.remap(other, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             # Background only where the other frame's own hole does not cover the spot, inside the picture.
-            covered = cv2.remap(self.hole_u8, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+            covered = cv2.remap(
+                self.mask_u8, map_x + np.float32(bx0 + dx), map_y + np.float32(by0 + dy), cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT, borderValue=255,
+            )
             usable = need & (covered == 0)
             region[usable] = moved[usable]
             need &= ~usable

@@ -1,0 +1,166 @@
+"""Camera and new angles on real frames: zoom and push scale the picture the right way, pans and
+tilts move it the right way (phase correlation), dutch angle rotates it, shake is seeded, mirror
+flips it, close-up and wide reframe it, and the ratio crop keeps the subject in frame."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from editor import media
+from tests.engines.test_local_clips import edit, read_frames, shift, still_clip, texture, write_clip
+
+
+@pytest.fixture(scope="module")
+def still(tmp_path_factory):
+    return still_clip(tmp_path_factory.mktemp("camera") / "still.mp4")
+
+
+@pytest.fixture(scope="module")
+def subject_left(tmp_path_factory):
+    """A bright, detailed disc on a plain dark background, well to the left of centre."""
+    frame = np.full((240, 320, 3), 35, np.uint8)
+    patch = texture(60, 60, seed=5)
+    disc = np.zeros((60, 60), np.uint8)
+    cv2.circle(disc, (30, 30), 28, 255, -1)
+    region = frame[90:150, 25:85]
+    region[disc > 0] = np.clip(patch[disc > 0].astype(int) + 60, 0, 255).astype(np.uint8)
+    return write_clip(tmp_path_factory.mktemp("camera") / "subject.mp4", (frame for _ in range(25)))
+
+
+def _zoomed(frame: np.ndarray, scale: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, scale)
+    return cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+
+
+def _error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(float) - b.astype(float)).mean())
+
+
+def test_zoom_in_magnifies_towards_the_end(still, tmp_path):
+    out = tmp_path / "zoom.mp4"
+    edit(still, out, "zoom in")
+    frames = read_frames(out)
+    source = read_frames(still)[0]
+    assert len(frames) == 25
+    assert _error(frames[0], source) < 4
+    assert _error(frames[-1], _zoomed(source, 1.35)) < _error(frames[-1], source) / 3
+
+
+def test_zoom_out_ends_on_the_whole_frame(still, tmp_path):
+    out = tmp_path / "zoom.mp4"
+    edit(still, out, "zoom out")
+    frames = read_frames(out)
+    source = read_frames(still)[0]
+    assert _error(frames[0], _zoomed(source, 1.35)) < _error(frames[0], source) / 3
+    assert _error(frames[-1], source) < 4
+
+
+@pytest.mark.parametrize(
+    "prompt, axis, sign",
+    [("pan right", 0, -1), ("pan left", 0, 1), ("tilt up", 1, 1), ("tilt down", 1, -1)],
+)
+def test_pans_and_tilts_move_the_picture_the_right_way(still, tmp_path, prompt, axis, sign):
+    out = tmp_path / "move.mp4"
+    edit(still, out, prompt)
+    frames = read_frames(out)
+    moved = shift(frames[8], frames[16])
+    # Panning right shows what is to the right: the picture slides left (and tilting up slides it down).
+    assert moved[axis] * sign > 3, moved
+    assert abs(moved[1 - axis]) < 1, moved
+
+
+def test_dutch_angle_rotates_the_picture(still, tmp_path):
+    out = tmp_path / "dutch.mp4"
+    edit(still, out, "dutch angle 10 degrees")
+    frame = read_frames(out)[12]
+    source = read_frames(still)[0]
+    h, w = source.shape[:2]
+
+    def rotated(angle):
+        fit = np.cos(np.radians(abs(angle))) + (w / h) * np.sin(np.radians(abs(angle)))
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, max(fit, 1.0))
+        return cv2.warpAffine(source, m, (w, h), flags=cv2.INTER_LINEAR)
+
+    errors = {angle: _error(frame[60:180, 80:240], rotated(angle)[60:180, 80:240]) for angle in (-10, 0, 10)}
+    # The camera rolls counter-clockwise, so the picture turns clockwise (a negative angle to OpenCV).
+    assert min(errors, key=errors.get) == -10, errors
+    assert errors[-10] < errors[0] / 4
+
+
+def test_handheld_shake_moves_every_frame_and_follows_the_seed(still, tmp_path):
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    edit(still, a, "handheld", seed=1)
+    edit(still, b, "handheld", seed=2)
+    frames = read_frames(a)
+    steps = [shift(x, y) for x, y in zip(frames, frames[1:])]
+    assert np.std([s[0] for s in steps]) + np.std([s[1] for s in steps]) > 0.2
+    assert max(abs(s[0]) + abs(s[1]) for s in steps) < 6
+    other = read_frames(b)
+    assert _error(frames[12], other[12]) > 2
+
+
+def test_mirror_flips_left_and_right(still, tmp_path):
+    out = tmp_path / "mirror.mp4"
+    edit(still, out, "mirror")
+    frame = read_frames(out)[5]
+    source = read_frames(still)[5]
+    assert _error(frame, source[:, ::-1]) < 4
+    assert _error(frame, source) > 15
+
+
+def test_flip_upside_down(still, tmp_path):
+    out = tmp_path / "flip.mp4"
+    edit(still, out, "flip it upside down")
+    assert _error(read_frames(out)[5], read_frames(still)[5][::-1]) < 4
+
+
+def _bright_box(frame: np.ndarray) -> tuple[float, float, int]:
+    """Centre (fractions) and pixel count of the bright subject."""
+    mask = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) > 70
+    ys, xs = np.nonzero(mask)
+    return xs.mean() / frame.shape[1], ys.mean() / frame.shape[0], int(mask.sum())
+
+
+def test_ratio_crop_keeps_the_subject_where_a_centre_crop_loses_it(subject_left, tmp_path):
+    smart, centre = tmp_path / "smart.mp4", tmp_path / "centre.mp4"
+    result = edit(subject_left, smart, "crop to vertical", ratio="720:1280")
+    edit(subject_left, centre, "crop to vertical, centre crop", ratio="720:1280")
+    assert (media.probe(smart).width, media.probe(smart).height) == (720, 1280)
+    x, _, area = _bright_box(read_frames(smart)[10])
+    assert area > 20000 and 0.2 < x < 0.8
+    assert (cv2.cvtColor(read_frames(centre)[10], cv2.COLOR_RGB2GRAY) > 70).sum() < 500
+    assert any("following the" in note for note in result.notes)
+
+
+def test_close_up_frames_the_subject_larger(subject_left, tmp_path):
+    out = tmp_path / "close.mp4"
+    edit(subject_left, out, "close-up")
+    before = _bright_box(read_frames(subject_left)[10])
+    x, y, area = _bright_box(read_frames(out)[10])
+    assert area > before[2] * 2.2
+    assert abs(x - 0.5) < abs(before[0] - 0.5)
+
+
+def test_push_in_ends_closer_on_the_subject(subject_left, tmp_path):
+    out = tmp_path / "push.mp4"
+    edit(subject_left, out, "push in")
+    frames = read_frames(out)
+    first, last = _bright_box(frames[0]), _bright_box(frames[-1])
+    assert last[2] > first[2] * 1.4
+    assert abs(last[0] - 0.5) < abs(first[0] - 0.5)
+
+
+def test_wide_shot_shows_the_whole_frame_over_a_blurred_fill(still, tmp_path):
+    out = tmp_path / "wide.mp4"
+    edit(still, out, "wide shot", ratio="720:1280")
+    frame = read_frames(out)[5]
+    source = read_frames(still)[5]
+    # 320×240 fitted to 720 wide is 540 high, centred in 1280.
+    band = cv2.resize(frame[370:910], (320, 240), interpolation=cv2.INTER_AREA)
+    assert _error(band, source) < 8
+    fill = cv2.cvtColor(frame[:300], cv2.COLOR_RGB2GRAY)
+    inside = cv2.cvtColor(frame[400:880], cv2.COLOR_RGB2GRAY)
+    assert cv2.Laplacian(fill, cv2.CV_32F).var() < cv2.Laplacian(inside, cv2.CV_32F).var() / 4
