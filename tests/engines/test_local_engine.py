@@ -157,12 +157,40 @@ def test_grain_is_seeded_same_seed_same_bytes(clip, tmp_path):
     assert np.abs(_frame(a) - _frame(c)).mean() > 1
 
 
-@pytest.mark.parametrize("prompt", ["golden hour", "match the reference", "crop to square", "much brighter, more contrast"])
-def test_every_operation_is_deterministic(clip, tmp_path, prompt):
+EVERY_OPERATION = [
+    "teal and orange at 60%", "golden hour", "blue hour", "at night", "overcast", "much brighter, more contrast",
+    "warmer and less saturated", "match the reference", "light from the left", "vignette", "spotlight",
+    "zoom in", "zoom out", "push in", "pull back", "pan left", "tilt up", "dutch angle", "handheld shake",
+    "mirror", "close-up", "wide shot", "crop to square", "slow motion", "speed up", "reverse", "boomerang",
+    "freeze frame", "extend by 1 second", "extend with a hold", "extend with a boomerang", "remove",
+    "film grain", "sharpen", "soften",
+]
+
+
+@pytest.fixture(scope="module")
+def mask(tmp_path_factory) -> Path:
+    from PIL import Image
+
+    pixels = np.zeros((240, 320), np.uint8)
+    pixels[60:120, 100:180] = 255
+    path = tmp_path_factory.mktemp("mask") / "mask.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.mark.parametrize("prompt", EVERY_OPERATION)
+def test_every_operation_is_deterministic(clip, mask, tmp_path, prompt):
     refs = [DATA / "chelsea_cat.png"]
-    _run(clip, tmp_path / "a.mp4", prompt, references=refs, ratio="960:960")
-    _run(clip, tmp_path / "b.mp4", prompt, references=refs, ratio="960:960")
-    assert _digest(tmp_path / "a.mp4") == _digest(tmp_path / "b.mp4")
+    outputs = []
+    for name in ("a.mp4", "b.mp4"):
+        request = EditRequest(
+            input_path=clip, output_path=tmp_path / name, prompt=prompt, ratio="848:480", seed=11,
+            references=tuple(refs), mask_path=mask if prompt == "remove" else None,
+        )
+        local.run(request, lambda f: None)
+        outputs.append(_digest(tmp_path / name))
+    assert outputs[0] == outputs[1]
+    assert _digest(tmp_path / "a.mp4") != _digest(clip)
 
 
 def test_recipe_is_written_into_the_metadata(clip, tmp_path):
