@@ -418,7 +418,7 @@ CASES: tuple[Case, ...] = (
     Case(TIME, "freeze frame", "freeze frame", ("freeze",), freeze_chain),
     Case(FLOW, "slow motion 2x (flow)", "slow motion 2x", ("slow_motion",), slow_motion_chain, long=True),
     Case(REMOVAL, "remove the masked region", "remove the logo", ("remove",), removal_chain, mask=True, long=True),
-    Case(NEXT_SHOT, "next shot: hold +2 s", "extend by 2 seconds, hold the last frame", ("extend",), extend_chain),
+    Case(NEXT_SHOT, "next shot: hold +2 s", "hold the last frame for 2 more seconds", ("extend",), extend_chain),
     Case(NEXT_SHOT, "next shot: camera move +2 s", "continue the shot for 2 seconds with the camera moving", ("extend",), extend_chain),
     Case(GRAIN, "grain", "film grain", ("grain",), grain_chain, long=True),
     Case(FINISH, "sharpen", "sharpen", ("sharpen",), sharpen_chain),

@@ -198,19 +198,35 @@ def test_a_reference_that_is_not_an_image_is_refused(small_clip, tmp_path):
 
 
 def write_mask(path: Path, *, painted: bool, fmt: str = "PNG") -> Path:
+    """Paint the band the test clip's white square travels along (white = remove)."""
     image = Image.new("L", (320, 240), 0)
     if painted:
-        image.paste(255, (120, 60, 200, 140))
+        image.paste(255, (0, 52, 320, 108))
     image.save(path, fmt)
     return path
 
 
-def test_a_painted_png_mask_is_accepted_and_the_edit_runs(small_clip, tmp_path):
+def frames_rgb(path: Path, size: tuple[int, int]) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [np.asarray(f.to_image().resize(size), np.int16) for f in container.decode(video=0)]
+
+
+def test_the_mask_is_passed_to_the_engine_which_removes_what_it_covers(tmp_path):
+    from tests.media_factory import make_clip
+
+    clip = make_clip(tmp_path / "square.mp4", seconds=0.4)
     mask = write_mask(tmp_path / "mask.png", painted=True)
-    output = tmp_path / "out.mp4"
-    stdout, _ = edit_clip(str(small_clip), "-o", str(output), "--prompt", "sepia", "--mask", str(mask), "--seed", "2")
-    assert "Plan: sepia look" in stdout
-    assert (media.probe(output).width, media.probe(output).height) == (640, 480)
+    output = tmp_path / "removed.mp4"
+    stdout, _ = edit_clip(str(clip), "-o", str(output), "--prompt", "remove the white square", "--mask", str(mask), "--seed", "2")
+    assert "Plan: remove the masked region" in stdout
+    before, after = frames_rgb(clip, (640, 480)), frames_rgb(output, (640, 480))
+    assert len(after) == len(before) == 10
+    for source, result in zip(before, after):
+        # The square (pure white, 40×40 at 320×240) is on every input frame and gone from every output frame.
+        assert (source > 245).all(axis=-1).sum() > 4000
+        assert (result > 245).all(axis=-1).sum() == 0
+        # Away from the mask the picture is untouched.
+        assert np.abs(source[260:] - result[260:]).mean() < 3
 
 
 @pytest.mark.parametrize(
