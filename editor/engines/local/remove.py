@@ -25,6 +25,8 @@ from editor.engines.local import flow
 OFFSETS = (-2, 2, -5, 5, -10, 10, -18, 18)
 REGION_FLOW_WIDTH = 320
 INPAINT_RADIUS = 5
+INPAINT_FULL_SIZE = 64  # holes wider than this (pixels) are inpainted at half size
+STILL_SHIFT = 1.5  # pixels
 # Whole frames are compared this small to find the background's overall motion between two frames.
 OVERVIEW_WIDTH = 192
 
@@ -53,7 +55,7 @@ class Remover:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
         self.mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
         ys, xs = np.nonzero(self.mask)
-        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
         # Enough surroundings to measure the background's motion around the hole.
         margin = max(32, int(0.75 * max(x1 - x0, y1 - y0)))
         self.box = (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin))
@@ -93,15 +95,35 @@ class Remover:
     def _background_flow(self, target_grey: np.ndarray, other_grey: np.ndarray) -> np.ndarray:
         """Flow from the target to another frame, with the hole's flow taken from around it."""
         field = flow.flow(target_grey, other_grey)
-        hole_small = cv2.resize(self.hole_u8, field.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
-        valid = (~hole_small).astype(np.float32)
-        weights = cv2.GaussianBlur(valid, (0, 0), self.sigma)
-        filled = np.empty_like(field)
-        for c in range(2):
-            smooth = cv2.GaussianBlur(field[..., c] * valid, (0, 0), self.sigma) / np.maximum(weights, 1e-4)
-            filled[..., c] = np.where(hole_small, smooth, field[..., c])
-        h, w = self.hole.shape
-        return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR) / self.flow_scale
+        # The hole's flow is the object's: replace it with the surroundings' flow, averaged by a
+        # normalised convolution drawn small (the background's motion is smooth).
+        h, w = field.shape[:2]
+        small = (max(8, w // 4), max(8, h // 4))
+        hole_small = cv2.resize(self.hole_u8, small, interpolation=cv2.INTER_AREA) < 8
+        valid = hole_small.astype(np.float32)
+        sigma = max(1.0, self.sigma / 4)
+        weights = np.maximum(cv2.GaussianBlur(valid, (0, 0), sigma), 1e-4)
+        field_small = cv2.resize(field, small, interpolation=cv2.INTER_AREA) * valid[..., None]
+        spread = cv2.GaussianBlur(field_small, (0, 0), sigma) / weights[..., None]
+        spread = cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
+        inside = cv2.resize(self.hole_u8, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        field[inside] = spread[inside]
+        rh, rw = self.hole.shape
+        return cv2.resize(field, (rw, rh), interpolation=cv2.INTER_LINEAR) / np.float32(self.flow_scale)
+
+    def _inpaint(self, region: np.ndarray, need: np.ndarray) -> None:
+        """Inpaint what no frame showed; a large hole is inpainted at half size (it is smooth anyway)."""
+        ys, xs = np.nonzero(need)
+        if max(xs.max() - xs.min(), ys.max() - ys.min()) < INPAINT_FULL_SIZE:
+            region[:] = cv2.inpaint(region, need.astype(np.uint8) * 255, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+            return
+        h, w = need.shape
+        half = (max(8, w // 2), max(8, h // 2))
+        small = cv2.resize(region, half, interpolation=cv2.INTER_AREA)
+        small_need = cv2.resize(need.astype(np.uint8) * 255, half, interpolation=cv2.INTER_NEAREST)
+        small_need = cv2.dilate(small_need, np.ones((3, 3), np.uint8))
+        filled = cv2.resize(cv2.inpaint(small, small_need, INPAINT_RADIUS, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+        region[need] = filled[need]
 
     def clean(self, index: int) -> np.ndarray:
         """Return frame `index` with the masked region removed."""
@@ -120,6 +142,9 @@ class Remover:
             # flow that is left once the other frame's region is taken from where the motion put it.
             dx, dy = flow.global_shift(self._overview(index), self._overview(other_index))
             dx, dy = dx / self.overview_scale, dy / self.overview_scale
+            if abs(dx) + abs(dy) < STILL_SHIFT:
+                # A background that has not moved shows nothing new behind a fixed mask.
+                continue
             shift = np.float32([[1, 0, bx0 + dx], [0, 1, by0 + dy]])
             size = (bx1 - bx0, by1 - by0)
             inverse = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
@@ -138,5 +163,5 @@ class Remover:
             if not need.any():
                 break
         if need.any():
-            region[:] = cv2.inpaint(region, need.astype(np.uint8) * 255, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+            self._inpaint(region, need)
         return frame
