@@ -85,6 +85,10 @@ TABLE = [
     ("soften", ["soften"]),
     ("match the reference", ["match_reference"]),
     ("remove the logo", ["remove"]),
+    # What follows "remove" names the object: the night sky and the sunset are not edits here.
+    ("erase the man in the night sky", ["remove"]),
+    ("get rid of the sunset glare", ["remove"]),
+    ("remove the boom mic and make it golden hour", ["remove", "time_of_day when=golden_hour"]),
     ("crop to square", []),
     ("golden hour, zoom in slowly, with grain", ["zoom direction=in", "time_of_day when=golden_hour", "grain"]),
     ("much darker and slightly warmer", ["exposure amount=-0.9", "temperature amount=0.12"]),
@@ -119,7 +123,7 @@ def test_the_table_is_large_enough():
 
 @pytest.mark.parametrize("prompt, expected", TABLE, ids=[p for p, _ in TABLE])
 def test_prompt_becomes_the_expected_plan(prompt, expected):
-    plan = make_plan(prompt, ratio="960:960", seed=7, has_reference=True, has_mask="remove" in prompt)
+    plan = make_plan(prompt, ratio="960:960", seed=7, has_reference=True, has_mask=any(w in prompt for w in ("remove", "erase", "get rid of")))
     assert [op.name for op in plan.ops] == [_parse(s)[0] for s in expected], plan.summary()
     for op, spec in zip(plan.ops, expected):
         _, params = _parse(spec)

@@ -47,8 +47,10 @@ X264_PARAMS = "mbtree=0"
 STATS_SAMPLES = 24
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
-# Source frames kept converted for removal and slow motion (removal looks this far either side).
-WORK_CACHE = 2 * max(abs(o) for o in OFFSETS) + 3
+# Source frames kept converted: removal looks this far either side; anything else needs the two
+# neighbours of an in-between frame and the frame a next shot holds.
+REMOVAL_CACHE = 2 * max(abs(o) for o in OFFSETS) + 3
+WORK_CACHE = 4
 
 
 def run(request: EditRequest, progress: ProgressFn) -> EditResult:
@@ -270,33 +272,59 @@ def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _
 
 
 class _WorkFrames:
-    """Source frames as RGB arrays at the working size, cached for removal and in-betweens."""
+    """Source frames as RGB arrays at the working size, cached for removal and in-betweens.
+
+    The cache is a window around the frame being made (the last one asked for with `get`): when it
+    is full, the cached frame farthest from that frame goes. Removal looks up to 18 frames either
+    side, so in removal the frames between the window's edge and a requested frame are converted on
+    the way (the reader decodes them anyway); the reader then only ever steps forward (or backward
+    by chunks for a reversed timeline) instead of seeking back for a frame it already passed.
+    """
 
     def __init__(self, reader: source.FrameReader, info: source.SourceInfo, size: tuple[int, int]):
         self.reader = reader
         self.info = info
         self.size = size
-        self.rgb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.rgb_cache: dict[int, np.ndarray] = {}
         self.clean_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.remover: Remover | None = None
+        self.keep = WORK_CACHE
+        self.centre = 0
 
-    def rgb(self, index: int) -> np.ndarray:
-        if index in self.rgb_cache:
-            self.rgb_cache.move_to_end(index)
-            return self.rgb_cache[index]
+    def _convert(self, index: int) -> np.ndarray:
         frame = self.reader.frame(index)
         width, height = self.size
         scaled = (width, height) != (frame.width, frame.height)
-        picture = frame.reformat(
+        return frame.reformat(
             width=width, height=height, format="rgb24", src_colorspace=self.info.colorspace,
             interpolation="AREA" if scaled else None,
         ).to_ndarray()
+
+    def _store(self, index: int, picture: np.ndarray) -> None:
         self.rgb_cache[index] = picture
-        if len(self.rgb_cache) > WORK_CACHE:
-            self.rgb_cache.popitem(last=False)
+        while len(self.rgb_cache) > self.keep:
+            del self.rgb_cache[max(self.rgb_cache, key=lambda k: (abs(k - self.centre), k))]
+
+    def rgb(self, index: int) -> np.ndarray:
+        if index in self.rgb_cache:
+            return self.rgb_cache[index]
+        if self.remover is not None and self.rgb_cache:
+            low, high = min(self.rgb_cache), max(self.rgb_cache)
+            if high < index <= high + self.keep:
+                on_the_way = range(high + 1, index)
+            elif low - self.keep <= index < low:
+                on_the_way = range(low - 1, index, -1)
+            else:
+                on_the_way = range(0)
+            for k in on_the_way:
+                if abs(k - self.centre) <= self.keep // 2:
+                    self._store(k, self._convert(k))
+        picture = self._convert(index)
+        self._store(index, picture)
         return picture
 
     def get(self, index: int) -> np.ndarray:
+        self.centre = index
         if self.remover is None:
             return self.rgb(index)
         if index not in self.clean_cache:
@@ -321,6 +349,7 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     frames = _WorkFrames(reader, info, work_size)
     if plan.op("remove"):
         frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.rgb)
+        frames.keep = REMOVAL_CACHE
     interpolator = flow.Interpolator()
     encoder.graph = _rgb_graph(width, height, info.rate, lut_path, plan)
     for j in range(total):

@@ -107,6 +107,11 @@ _JOINERS = r"[,;!]|\.(?!\d)| and | then | but | with | plus | while "
 
 def _clause(text: str, at: int, joiners: str = _JOINERS) -> str:
     """Return the clause around a position: amounts, numbers and directions apply within their clause."""
+    start, end = _clause_span(text, at, joiners)
+    return text[start:end]
+
+
+def _clause_span(text: str, at: int, joiners: str = _JOINERS) -> tuple[int, int]:
     marks = list(re.finditer(joiners, text))
     start = max([m.end() for m in marks if m.end() <= at], default=0)
     ends = [m for m in marks if m.start() > at]
@@ -120,7 +125,7 @@ def _clause(text: str, at: int, joiners: str = _JOINERS) -> str:
                 leftover = re.sub(r"(?<![a-z])" + re.escape(word) + r"(?![a-z])", " ", leftover)
         if following.strip() and not re.sub(r"\b(just|only|please|but|not|too|so|it)\b", " ", leftover).strip():
             end = ends[1].start() if len(ends) > 1 else len(text)
-    return text[start:end]
+    return start, end
 
 
 def _scale(clause: str) -> float:
@@ -329,6 +334,11 @@ def _finish(b: _Builder) -> None:
 
 def _keyword_ops(text: str, seed: int, *, has_reference: bool, has_mask: bool) -> list[Op]:
     b = _Builder(text, seed)
+    removal_at = _first(b.text, v.REMOVE_WORDS)
+    if removal_at >= 0:
+        # "remove the sunset glare": the rest of a removal's clause names the object, not an edit.
+        start, end = _clause_span(b.text, removal_at)
+        b.text = b.text[:start] + " " * (end - start) + b.text[end:]
     _time(b)
     _light(b)
     _camera(b)
@@ -341,7 +351,7 @@ def _keyword_ops(text: str, seed: int, *, has_reference: bool, has_mask: bool) -
                 "The prompt asks to match a reference, but no reference image is ticked. Attach one and tick it.",
             )
         b.add("match_reference", {"strength": 1.0}, "colour match to reference")
-    if b.hit(v.REMOVE_WORDS)[0] >= 0 and not has_mask:
+    if removal_at >= 0 and not has_mask:
         raise EngineError(
             "mask_missing",
             "The prompt asks to remove something: paint over it on a frame (the mask) so the engine knows what to remove.",
@@ -359,7 +369,9 @@ def make_plan(prompt: str, *, ratio: str, seed: int, has_reference: bool, has_ma
     understood: list[str] = []
     meaningful = [op for op in ops if op.name != "remove"]
     asked_reframe = _first(text, v.REFRAME_WORDS) >= 0
-    if not meaningful and not asked_reframe and len(text.strip()) >= 3:
+    # "remove the boom mic" with a painted mask is fully understood: no meaning search for more.
+    removal_only = has_mask and _first(text, v.REMOVE_WORDS) >= 0
+    if not meaningful and not asked_reframe and not removal_only and len(text.strip()) >= 3:
         from editor.engines.local import semantic
 
         for canonical, _score in semantic.closest(prompt):
