@@ -122,13 +122,20 @@ GATE = QuietGate(float(os.environ.get("BENCH_QUIET_WAIT_S", 150)))
 
 
 def measure(command: list[str], log: Path, *, limit_s: float, env: dict[str, str] | None = None) -> Run:
-    """Run a child process; return its wall time and peak resident memory (from wait4's rusage)."""
+    """Run a child process; return its wall time and peak resident memory.
+
+    The peak is the child's own VmHWM from /proc, read every few milliseconds while it runs. wait4's
+    ru_maxrss cannot be used: Linux carries the high-water mark over exec, so it would report this
+    (larger) benchmark process's memory for any child smaller than it.
+    """
     quiet = GATE.wait()
     with log.open("w") as sink:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         timed_out = False
+        peak_kb = 0
         while True:
+            peak_kb = max(peak_kb, _vm_hwm_kb(child.pid))
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
@@ -137,14 +144,26 @@ def measure(command: list[str], log: Path, *, limit_s: float, env: dict[str, str
                 pid, status, usage = os.wait4(child.pid, 0)
                 timed_out = True
                 break
-            time.sleep(0.01)
+            time.sleep(0.005)
         wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     # Linux reports ru_maxrss in kilobytes.
     text = log.read_text(errors="replace")
     found = re.search(r"^Wrote .* in (\d+\.\d+) s$", text, re.M)
-    return Run(wall, usage.ru_maxrss / 1024, child.returncode, timed_out, text, not quiet,
+    return Run(wall, (peak_kb or usage.ru_maxrss) / 1024, child.returncode, timed_out, text, not quiet,
                float(found.group(1)) if found else None)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """Return a running process's peak resident set (kB) since its last exec, or 0 once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def ensure_ffmpeg() -> str:
@@ -204,7 +223,7 @@ def ffmpeg_command(source: Path, side: cases.FfmpegSide, rate: dict[str, str], d
         "-c:v", "libx264", "-preset", "veryfast", "-crf", rate["crf"],
         "-maxrate", f"{rate['vbv_maxrate']}k", "-bufsize", f"{rate['vbv_bufsize']}k",
         # One encoder thread, as the engine uses; decoding and filters keep ffmpeg's automatic threads.
-        "-threads", "1", "-pix_fmt", "yuv420p",
+        "-threads", "1", "-x264-params", "mbtree=0", "-pix_fmt", "yuv420p",
         "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
         "-movflags", "+faststart", str(dest),
     ]
@@ -473,7 +492,7 @@ def write_doc(rows: list[Row], started: datetime.datetime, elapsed: float, x264_
         "- Each side runs as a child process: ours is `python manage.py edit_clip` (so Python start-up,",
         "  probing the input and the plan are included; the engine's own time is in brackets), theirs is",
         "  `ffmpeg` with the filter chain below. Wall seconds from start to exit; peak RSS is the child's",
-        "  `ru_maxrss` from `wait4`; fps is output frames per wall second; × real time is the input's",
+        "  VmHWM from /proc, read every 5 ms while it runs; fps is output frames per wall second; × real time is the input's",
         "  duration over our wall time. 5 s rows are the best of "
         f"{REPEATS['5 s']} runs per side (alternating), 30 s rows one run;",
         f"  seed {SEED}; both sides warmed up first. Load average when the run started: {LOAD_AT_START}, "

@@ -49,8 +49,9 @@ def _seconds(value: float) -> str:
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def probe(path: Path, *, max_seconds: float | None = None) -> ClipInfo:
-    """Describe a clip after checking that it decodes at its start and near its end."""
+def probe(path: Path, *, max_seconds: float | None = None, check_tail: bool = True) -> ClipInfo:
+    """Describe a clip after checking that it decodes at its start and (unless told not to, for a
+    file this app has just written) near its end."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         raise MediaError("The file is empty.")
@@ -70,7 +71,8 @@ def probe(path: Path, *, max_seconds: float | None = None) -> ClipInfo:
         if max_seconds is not None and duration > max_seconds + 0.05:
             raise MediaError(f"The clip is {_seconds(duration)} long; the limit is {_seconds(max_seconds)}.")
         first = _decode_first(container, stream)
-        _check_tail(container, stream, duration)
+        if check_tail:
+            _check_tail(container, stream, duration)
         frame_count = stream.frames or int(round(duration * fps))
         return ClipInfo(
             container=container.format.name,

@@ -103,8 +103,9 @@ class Relight:
         self._static_full = None if self.spot_strength else self._full(static)
 
     def _full(self, gains: np.ndarray) -> np.ndarray:
-        big = cv2.resize(gains, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        return np.clip(big * GAIN_ONE + 0.5, 0, 255).astype(np.uint8)
+        # Quantised at the small size, then enlarged as uint8: a frame-sized float map is never made.
+        small = np.clip(gains * GAIN_ONE + 0.5, 0, 255).astype(np.uint8)
+        return cv2.resize(small, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
     def apply(self, rgb: np.ndarray, spot: tuple[float, float, float] | None = None) -> np.ndarray:
         """Relight an output-sized RGB frame; `spot` is the subject's (x, y, radius) as fractions."""

@@ -92,7 +92,7 @@ class Command(BaseCommand):
             raise CommandError("Cancelled; nothing was written.", returncode=130) from None
         bar.finish()
         elapsed = time.monotonic() - started
-        made = media.probe(output)
+        made = media.probe(output, check_tail=False)
         self.stdout.write(f"Done: {result.summary}")
         for note in result.notes:
             self.stdout.write(f"Note: {note}")
