@@ -32,17 +32,23 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.QUEUED: {Status.RUNNING, Status.PREPARING, Status.CANCELLED, Status.FAILED},
     Status.PREPARING: {Status.SUBMITTING, Status.QUEUED, Status.FAILED, Status.CANCELLED},
     Status.SUBMITTING: {Status.WAITING, Status.NEEDS_ATTENTION, Status.FAILED, Status.CANCELLED},
-    Status.WAITING: {Status.RUNNING, Status.DOWNLOADING, Status.FAILED, Status.CANCELLED},
+    Status.WAITING: {Status.RUNNING, Status.DOWNLOADING, Status.NEEDS_ATTENTION, Status.FAILED, Status.CANCELLED},
     Status.RUNNING: {
         Status.QUEUED,  # the reaper returns a stale local run to the queue
         Status.WAITING,  # a remote task can go back to the provider's queue
         Status.DOWNLOADING,
+        Status.NEEDS_ATTENTION,  # the provider stopped accepting the key while the task ran
         Status.SUCCEEDED,
         Status.FAILED,
         Status.CANCELLED,
     },
     Status.DOWNLOADING: {Status.SUCCEEDED, Status.FAILED, Status.WAITING},
-    Status.NEEDS_ATTENTION: {Status.QUEUED, Status.CANCELLED, Status.FAILED},
+    Status.NEEDS_ATTENTION: {
+        Status.QUEUED,  # submit again: a new, billed task
+        Status.WAITING,  # check again: read the task that was already created
+        Status.CANCELLED,
+        Status.FAILED,
+    },
     Status.SUCCEEDED: set(),
     Status.FAILED: set(),
     Status.CANCELLED: set(),

@@ -22,6 +22,7 @@ urlpatterns = [
     path("edits/<int:pk>/cancel/", edits.edit_cancel, name="edit_cancel"),
     path("edits/<int:pk>/rerun/", edits.edit_rerun, name="edit_rerun"),
     path("edits/<int:pk>/submit-again/", edits.edit_submit_again, name="edit_submit_again"),
+    path("edits/<int:pk>/check-again/", edits.edit_check_again, name="edit_check_again"),
     path("projects/<int:pk>/estimate/", edits.edit_estimate, name="edit_estimate"),
     path("edits/<int:pk>/delete/", edits.edit_delete, name="edit_delete"),
     path("edits/<int:pk>/compare/", edits.compare, name="compare"),

@@ -36,6 +36,8 @@ def project_urls(project, edit, reference):
         ("get", reverse("edit_card", args=[edit.pk])),
         ("get", reverse("edit_estimate", args=[project.pk])),
         ("post", reverse("edit_cancel", args=[edit.pk])),
+        ("post", reverse("edit_submit_again", args=[edit.pk])),
+        ("post", reverse("edit_check_again", args=[edit.pk])),
         ("get", reverse("compare", args=[edit.pk])),
         ("get", reverse("clip_media", args=[original.pk, "video"])),
         ("get", reverse("clip_media", args=[original.pk, "poster"])),

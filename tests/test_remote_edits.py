@@ -455,6 +455,37 @@ def test_a_create_answered_after_the_reaper_gave_up_keeps_the_task_id_for_the_us
     assert f"did create task {task_id}" in edit.error_message and "billed" in edit.error_message
     assert queue.pending() == []
     assert len(runway.creates) == 1
+    # "Check again" follows the task that exists: its result is stored, and nothing new is sent.
+    settings.ALEPH_REMOTE_TRANSPORT = None
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert remote_edits.check_again(edit)
+    edit = poll(queue, edit)
+    while not edit.is_finished:
+        edit = poll(queue, edit)
+    assert edit.status == Status.SUCCEEDED
+    assert edit.result.file
+    assert len(runway.creates) == 1
+
+
+def test_a_key_refused_while_polling_keeps_the_task_and_check_again_reads_it(project, runway, queue, owner_client):
+    runway.next_plans.append(ONE_STEP)
+    edit = submit(project, queue)
+    runway.inject("GET", "/v1/tasks/*", Fault.respond(401, {"error": "Unauthorized"}))
+    edit = poll(queue, edit)
+    assert edit.status == Status.NEEDS_ATTENTION
+    assert edit.remote_task_id in edit.error_message and "Check again" in edit.error_message
+    assert queue.pending() == []
+    page = status_html(owner_client, edit)
+    assert "Check again" in page and "Submit again" not in page
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = owner_client.post(reverse("edit_check_again", args=[edit.pk]))
+    assert response.status_code == 302
+    assert queue.names() == ["poll_remote_task"]
+    edit = poll(queue, edit)
+    assert edit.status == Status.SUCCEEDED
+    assert len(runway.creates) == 1
+    # Only an edit that needs attention and has a task can be checked again.
+    assert not remote_edits.check_again(edit)
 
 
 def test_a_worker_killed_while_polling_is_resumed_by_the_reaper_with_one_create(project, runway, queue, settings):

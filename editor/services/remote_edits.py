@@ -65,8 +65,8 @@ LOST_WORKER_MESSAGE = (
 )
 LATE_TASK_MESSAGE = (
     "{provider} did create task {task_id} for this edit, but only after this studio had given up waiting "
-    "for its answer. It is billed and may still finish on {provider}'s side; this studio no longer follows it."
-    + SUBMIT_AGAIN_NOTE
+    "for its answer. It is billed and may still finish on {provider}'s side: “Check again” follows it here "
+    "(nothing new is sent)."
 )
 INTERNAL_MESSAGE = "Something went wrong on this server while preparing the edit. The details are in the server log."
 
@@ -341,6 +341,18 @@ def poll_remote_edit(edit_id: int) -> None:
             log.warning("edit %s: status read failed (%s); trying again later", edit.pk, exc.kind)
             schedule_poll(edit.pk, edit.remote_polls + 1)
             return
+        if exc.kind == "auth":
+            # The task exists and may still finish (and be billed): keep it for a read with a
+            # working key instead of failing the edit and losing its result.
+            _move(
+                edit, {Status.WAITING, Status.RUNNING}, Status.NEEDS_ATTENTION, None,
+                error_code=(exc.code or "auth")[:64],
+                error_message=(
+                    f"{exc.message} The task was created and is kept ({edit.remote_task_id}); it may still "
+                    "finish and be billed. Fix the key, then press “Check again”: nothing new is sent."
+                ),
+            )
+            return
         _fail(edit, {Status.WAITING, Status.RUNNING}, None, exc.code, exc.message)
         return
     if task.status in (TaskStatus.PENDING, TaskStatus.THROTTLED):
@@ -488,6 +500,19 @@ def submit_again(edit: Edit) -> bool:
         )
         if moved:
             transaction.on_commit(lambda: enqueue_run(edit.pk))
+    return bool(moved)
+
+
+def check_again(edit: Edit) -> bool:
+    """Resume reading a task that was already created (no new task): for an edit that needs
+    attention because the provider refused the key while it was being read."""
+    with transaction.atomic():
+        moved = Edit.objects.filter(pk=edit.pk, status=Status.NEEDS_ATTENTION).exclude(remote_task_id="").update(
+            status=Status.WAITING, error_code="", error_message="", heartbeat_at=timezone.now()
+        )
+        if moved:
+            polls = edit.remote_polls
+            transaction.on_commit(lambda: schedule_poll(edit.pk, polls))
     return bool(moved)
 
 

@@ -142,6 +142,15 @@ def edit_submit_again(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(edit.get_absolute_url())
 
 
+@require_POST
+@login_required
+def edit_check_again(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    if remote_edits.check_again(edit):
+        messages.info(request, f"Edit #{edit.pk}: reading its task again (nothing new is sent or billed).")
+    return redirect(edit.get_absolute_url())
+
+
 @require_GET
 @login_required
 def edit_estimate(request: HttpRequest, pk: int) -> HttpResponse:
