@@ -375,7 +375,7 @@ def details(rows: list[Row]) -> str:
         if row.skipped or row.case.name in seen:
             continue
         seen.add(row.case.name)
-        chain = re.sub(r"file=\S+?/runs/[^/]+/", "file=", row.chain).replace("|", "\\|")
+        chain = re.sub(r"file=\S+?/runs/[^/]+/", "file=", row.chain).replace(f"{ROOT}/", "").replace("|", "\\|")
         lines.append(f"| {row.case.name} | “{row.case.prompt}” | {row.summary} | `{chain}` |")
     return "\n".join(lines)
 
