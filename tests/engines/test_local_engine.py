@@ -242,3 +242,29 @@ def test_describe_matches_what_run_does(clip, tmp_path):
     assert summary == "golden-hour light · grain (seed 42) · reframe 960:960 (keeps the subject)"
     result = _run(clip, tmp_path / "o.mp4", "golden hour with grain", ratio="960:960", seed=42)
     assert result.summary == summary and result.plan == plan
+
+
+def test_heavy_grain_on_noise_stays_under_the_bitrate_cap(tmp_path):
+    """Grain is noise, which x264 would spend any number of bits on: the VBV cap holds the file down."""
+    from editor.engines.local import pipeline
+
+    rng = np.random.default_rng(1)
+    noise = tmp_path / "noise.mp4"
+    with av.open(str(noise), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "0", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for _ in range(50):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    out = tmp_path / "grainy.mp4"
+    _run(noise, out, "heavy film grain, a lot", ratio="640:480")
+    seconds = media.probe(out).duration
+    bits_per_second = out.stat().st_size * 8 / seconds
+    cap = 640 * 480 * 25 * pipeline.MAX_BITS_PER_PIXEL
+    # The VBV buffer holds two seconds of the cap, so a two-second clip may use at most cap + buffer.
+    assert bits_per_second < cap * 2.2
+    assert bits_per_second < noise.stat().st_size * 8 / seconds / 10
+
