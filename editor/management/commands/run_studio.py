@@ -1,4 +1,5 @@
-"""`manage.py run_studio`: the web server and a worker together in the foreground; Ctrl-C stops both."""
+"""`manage.py run_studio`: the web server and a worker together in the foreground; Ctrl-C (or a
+SIGTERM or SIGHUP to this process) stops both."""
 
 import os
 import signal
@@ -18,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1, help="Number of task worker processes")
 
     def handle(self, *args, host, port, workers, **options):
+        # A service manager's SIGTERM, or a closed terminal's SIGHUP, stops the children like Ctrl-C.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
         manage = [sys.executable, "manage.py"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         processes = [
@@ -46,3 +50,8 @@ class Command(BaseCommand):
         failed = [p.args[2] for p in processes if p.returncode not in (0, -signal.SIGTERM, None)]
         if failed:
             self.stderr.write(f"Stopped: {', '.join(failed)} exited with an error.")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
