@@ -34,20 +34,20 @@ def flow(a_grey: np.ndarray, b_grey: np.ndarray) -> np.ndarray:
     return _dis().calc(a_grey, b_grey, None)
 
 
-def upscale(field: np.ndarray, width: int, height: int, factor: float) -> np.ndarray:
-    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR) * factor
-
-
 def _base_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
 
 
 class Interpolator:
-    """Make in-between frames of two frames by warping each toward the moment between them."""
+    """Make in-between frames of two frames by warping each toward the moment between them.
+
+    The pair's flow is kept at the small size it was measured at; each in-between enlarges only the
+    fraction of it that it needs, straight into the remap coordinates.
+    """
 
     def __init__(self) -> None:
         self.key: tuple[int, int] | None = None
-        self.fields: tuple[np.ndarray, np.ndarray] | None = None
+        self.fields: tuple[tuple, tuple, float] | None = None
         self.grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def between(self, key: tuple[int, int], a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -56,17 +56,23 @@ class Interpolator:
         if self.key != key:
             a_small, factor = small_grey(a)
             b_small, _ = small_grey(b)
-            forward = upscale(flow(a_small, b_small), width, height, factor)
-            backward = upscale(flow(b_small, a_small), width, height, factor)
-            self.key, self.fields = key, (forward, backward)
+            # Each field as two contiguous planes (x, y), ready to enlarge.
+            self.key, self.fields = key, (cv2.split(flow(a_small, b_small)), cv2.split(flow(b_small, a_small)), factor)
         if self.grid is None or self.grid[0].shape != (height, width):
             self.grid = _base_grid(width, height)
-        forward, backward = self.fields
-        gx, gy = self.grid
+        forward, backward, factor = self.fields
         # Backward warping with each frame's own flow as the estimate of the in-between motion.
-        from_a = cv2.remap(a, gx - t * forward[..., 0], gy - t * forward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        from_b = cv2.remap(b, gx - (1 - t) * backward[..., 0], gy - (1 - t) * backward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        from_a = self._warp(a, forward, -t * factor)
+        from_b = self._warp(b, backward, -(1 - t) * factor)
         return cv2.addWeighted(from_a, 1 - t, from_b, t, 0)
+
+    def _warp(self, picture: np.ndarray, field: tuple, scale: float) -> np.ndarray:
+        height, width = picture.shape[:2]
+        gx, gy = self.grid
+        size = (width, height)
+        map_x = cv2.scaleAdd(cv2.resize(field[0], size, interpolation=cv2.INTER_LINEAR), scale, gx)
+        map_y = cv2.scaleAdd(cv2.resize(field[1], size, interpolation=cv2.INTER_LINEAR), scale, gy)
+        return cv2.remap(picture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def global_shift(a_grey: np.ndarray, b_grey: np.ndarray) -> tuple[float, float]:
