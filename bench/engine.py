@@ -4,7 +4,9 @@ Run with `make bench-engine` (it installs Debian's ffmpeg when missing). For eve
 bench/engine_cases.py the engine runs as `manage.py edit_clip` and ffmpeg runs its filter chain, each
 as a child process, on a 5 s 720p clip and on a 30 s 720p clip, with the same H.264 settings. Prints a
 markdown table (wall seconds, frames per second, peak RSS, ratio ours/ffmpeg) and writes it, with the
-machine and the targets of issue 4, to docs/performance.md. BENCH_QUICK=1 runs the 5 s clip only.
+machine and the targets of issue 4, to docs/performance.md. BENCH_QUICK=1 runs the 5 s clip only;
+BENCH_ONLY="mirror,grain" runs the cases whose names contain one of those words and prints their
+table without touching docs/performance.md.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ REFERENCE = ROOT / "tests" / "data" / "chelsea_cat.png"
 DOC = ROOT / "docs" / "performance.md"
 SEED = 42
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ONLY = [word.strip() for word in os.environ.get("BENCH_ONLY", "").split(",") if word.strip()]
 # The whole run stays under 15 minutes on 2 cores: cases that would start past the deadline are
 # reported as skipped, and a single run that overstays its limit is stopped and reported as such.
 DEADLINE_S = float(os.environ.get("BENCH_DEADLINE_S", 14 * 60))
@@ -415,7 +418,8 @@ def targets(rows: list[Row]) -> list[str]:
     out += [f"  - {r.case.name} ({r.clip}): {ratio(r):.2f}, {100 * (ratio(r) - 1):.0f} % slower than ffmpeg" for r in missed]
     absent = sorted({cases.LOOKS, cases.RELIGHT, cases.REFRAME, cases.CAMERA, cases.GRAIN} - {r.case.family for r in measured})
     if absent:
-        out.append(f"  - Not measured, because the engine has no such operation yet: {', '.join(absent)}.")
+        why = "they were not in this run (BENCH_ONLY)" if ONLY else "the engine has no such operation yet"
+        out.append(f"  - Not measured, because {why}: {', '.join(absent)}.")
 
     measured = [r for r in done if r.clip == "5 s" and r.case.family not in cases.SLOW_FAMILIES]
     missed = [r for r in measured if r.ours.wall_s >= r.duration]
@@ -435,8 +439,8 @@ def targets(rows: list[Row]) -> list[str]:
         out.append(f"- **Removal at least 5× faster than ffmpeg's removelogo on the same mask**: {verdict(measured, missed)}.")
         out += [f"  - {r.case.name} ({r.clip}): {1 / ratio(r):.2f}× as fast as removelogo" for r in measured]
     else:
-        out.append("- **Removal at least 5× faster than ffmpeg's removelogo on the same mask**: not measured, "
-                   "because the engine has no masked removal yet.")
+        why = "it was not in this run (BENCH_ONLY)" if ONLY else "the engine has no masked removal yet"
+        out.append(f"- **Removal at least 5× faster than ffmpeg's removelogo on the same mask**: not measured, because {why}.")
 
     missed = [r for r in done if r.ours.peak_rss_mb > 300]
     top = max(done, key=lambda r: r.ours.peak_rss_mb, default=None)
@@ -563,6 +567,8 @@ def main() -> None:
         for case in cases.CASES:
             if clip == "30 s" and not case.long:
                 continue
+            if ONLY and not any(word in case.name for word in ONLY):
+                continue
             if time.monotonic() - started > DEADLINE_S:
                 rows.append(Row(case, clip, info.duration, skipped="not run: the benchmark's time limit was reached"))
                 continue
@@ -575,11 +581,13 @@ def main() -> None:
                       f"ratio {ratio_text(row)}", file=sys.stderr)
     elapsed = time.monotonic() - started
     cores = sorted({x264_core(p) for p in (OUT / "runs").glob("*/*.mp4")})
-    write_doc(rows, started_at, elapsed, " and ".join(cores))
+    if not ONLY:
+        write_doc(rows, started_at, elapsed, " and ".join(cores))
     print(table(rows))
     print()
     print("\n".join(targets(rows)))
-    print(f"\nWrote {DOC.relative_to(ROOT)} ({elapsed / 60:.1f} minutes).")
+    if not ONLY:
+        print(f"\nWrote {DOC.relative_to(ROOT)} ({elapsed / 60:.1f} minutes).")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,6 +19,7 @@ from PIL import Image
 
 from editor import media
 from editor.management.commands.edit_clip import ProgressBar, closest_ratio
+from tests.media_factory import VideoWriter, make_clip, make_truncated_mp4, read_frames
 
 REPO = Path(__file__).parent.parent
 
@@ -151,6 +153,21 @@ def test_an_input_that_is_not_a_video_is_refused_after_probing(tmp_path):
         edit_clip(str(fake), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia")
 
 
+def test_an_input_cut_short_is_refused_before_the_plan(tmp_path):
+    """The index at the front claims 3 s, but half the bytes never arrived (an interrupted copy)."""
+    whole = tmp_path / "whole.mp4"
+    with VideoWriter(whole, 320, 240, Fraction(25)) as writer:
+        for rgb in read_frames(make_clip(tmp_path / "src.mp4", seconds=3.0, audio=False)):
+            writer.write_rgb(rgb)
+    edit_clip(str(whole), "-o", str(tmp_path / "whole-out.mp4"), "--prompt", "sepia")
+    cut = make_truncated_mp4(whole, tmp_path / "cut.mp4", keep=0.5)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="was refused: The video is damaged or incomplete"):
+        call_command("edit_clip", str(cut), "-o", str(tmp_path / "out.mp4"), "--prompt", "sepia", stdout=out)
+    assert "Plan:" not in out.getvalue()
+    assert not (tmp_path / "out.mp4").exists()
+
+
 @pytest.mark.parametrize(
     ("output_name", "message"),
     [("missing-folder/out.mp4", "does not exist"), ("out.mov", "give it a .mp4 name")],
@@ -212,8 +229,6 @@ def frames_rgb(path: Path, size: tuple[int, int]) -> list[np.ndarray]:
 
 
 def test_the_mask_is_passed_to_the_engine_which_removes_what_it_covers(tmp_path):
-    from tests.media_factory import make_clip
-
     clip = make_clip(tmp_path / "square.mp4", seconds=0.4)
     mask = write_mask(tmp_path / "mask.png", painted=True)
     output = tmp_path / "removed.mp4"

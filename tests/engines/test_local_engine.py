@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import av
@@ -210,7 +211,8 @@ def test_a_prompt_it_cannot_act_on_fails_with_what_it_can_do(clip, tmp_path):
     assert not out.exists()
 
 
-def test_progress_is_reported_and_cancel_removes_the_partial_file(clip, tmp_path):
+@pytest.mark.parametrize("prompt", ["warmer", "mirror it"])
+def test_progress_is_reported_and_cancel_removes_the_partial_file(clip, tmp_path, prompt):
     seen = []
 
     def progress(fraction):
@@ -221,9 +223,11 @@ def test_progress_is_reported_and_cancel_removes_the_partial_file(clip, tmp_path
     folder = tmp_path / "output"
     folder.mkdir()
     with pytest.raises(EditCancelled):
-        _run(clip, folder / "out.mp4", "warmer", progress=progress)
+        _run(clip, folder / "out.mp4", prompt, progress=progress)
     assert seen == sorted(seen) and seen[-1] > 0.5
     assert list(folder.iterdir()) == []
+    # The filter and encode stages stopped with the edit.
+    assert [t.name for t in threading.enumerate() if t.name.startswith("aleph-")] == []
 
 
 def test_real_clip_with_index_at_the_end(tmp_path):
@@ -268,3 +272,26 @@ def test_heavy_grain_on_noise_stays_under_the_bitrate_cap(tmp_path):
     assert bits_per_second < cap * 2.2
     assert bits_per_second < noise.stat().st_size * 8 / seconds / 10
 
+
+
+def test_x264_chooses_its_own_frame_types_whatever_the_source_used(clip, tmp_path):
+    """Decoded frames carry their picture type through libavfilter; the encoder must not copy it."""
+    no_b = tmp_path / "no-b-frames.mp4"
+    with av.open(str(clip)) as src, av.open(str(no_b), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"bf": "0", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for frame in src.decode(video=0):
+            frame.pict_type = av.video.frame.PictureType.NONE
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    def types(path: Path) -> set[str]:
+        with av.open(str(path)) as c:
+            return {av.video.frame.PictureType(f.pict_type).name for f in c.decode(video=0)}
+
+    assert "B" not in types(no_b)
+    out = tmp_path / "out.mp4"
+    _run(no_b, out, "sepia")  # the direct path: decoded frames straight into the graph
+    assert "B" in types(out)

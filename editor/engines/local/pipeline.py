@@ -41,6 +41,7 @@ from editor.engines.local.camera import Camera, fill_crop
 from editor.engines.local.light import Relight
 from editor.engines.local.plan import EditPlan, make_plan
 from editor.engines.local.remove import OFFSETS, Remover
+from editor.engines.local.stages import Stage
 
 # H.264 output: quality by CRF, bits capped so grain cannot bloat a file.
 CRF = 20
@@ -160,16 +161,24 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
                 _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress)
             else:
                 _render_direct(plan, info, line, reader, width, height, lut_path, encoder, render_progress)
+            encoder.finish()
+        except BaseException:
+            encoder.abort()
+            raise
         finally:
             reader.close()
-        encoder.finish()
     if encoder.written == 0:
         raise EngineError("bad_input", "No frames came out of the edit.")
     return notes
 
 
 class _Encoder:
-    """The end of the pipeline: finish graph output, grain, encode, and mux audio alongside."""
+    """The end of the pipeline: filter graph and grain, then encode, and mux audio alongside.
+
+    Filtering (with grain) and encoding run on stages of their own (see stages.py), so they overlap
+    with decoding and pixel work and with each other; `push` hands a frame over and returns at once
+    unless the queue is full. x264 on one thread is the slowest step, so its stage does nothing else.
+    """
 
     def __init__(self, out, stream, rate: Fraction, plan: EditPlan, sound: AudioTrack | None):
         self.out = out
@@ -179,20 +188,42 @@ class _Encoder:
         width, height = stream.width, stream.height
         self.grain = Grain(plan.seed, grain.params["strength"], width, height) if grain else None
         self.sound = sound
+        self.filtered = 0
         self.written = 0
         self.graph = None
+        self.filtering: Stage | None = None
+        self.encoding: Stage | None = None
 
-    def drain(self) -> None:
+    def start(self, graph) -> None:
+        self.graph = graph
+        self.encoding = Stage("encode", self._encode)
+        self.filtering = Stage("filter", self._filter)
+
+    def push(self, frame, pts: int) -> None:
+        """Queue a frame for the graph, with its timestamp in the graph's input time base."""
+        self.filtering.put((frame, pts))
+
+    def _filter(self, item) -> None:
+        frame, pts = item
+        frame.pts = pts
+        self.graph.push(frame)
+        self._drain()
+
+    def _drain(self) -> None:
         while True:
             try:
                 frame = self.graph.pull()
             except (av.BlockingIOError, av.EOFError):
                 return
-            self.encode(frame)
+            if self.grain is not None:
+                frame = self.grain.apply(frame, self.filtered)
+            self.filtered += 1
+            self.encoding.put(frame)
 
-    def encode(self, frame) -> None:
-        if self.grain is not None:
-            frame = self.grain.apply(frame, self.written)
+    def _encode(self, frame) -> None:
+        # Decoded frames keep their picture type through the graph, and libx264 would obey it and
+        # copy the source's frame types; x264 chooses its own, as it does for frames made in numpy.
+        frame.pict_type = av.video.frame.PictureType.NONE
         frame.pts = self.written
         frame.time_base = 1 / self.rate
         frame.color_primaries = BT709
@@ -207,12 +238,20 @@ class _Encoder:
 
     def finish(self) -> None:
         if self.graph is not None:
+            self.filtering.close()
             self.graph.push(None)
-            self.drain()
+            self._drain()
+            self.encoding.close()
         for packet in self.stream.encode():
             self.out.mux(packet)
         if self.sound is not None:
             self.sound.close()
+
+    def abort(self) -> None:
+        """Stop the stages after an error or a cancel, leaving the output unfinished."""
+        for stage in (self.filtering, self.encoding):
+            if stage is not None:
+                stage.abort()
 
 
 def _finish_filters(graph, plan: EditPlan) -> list:
@@ -270,15 +309,12 @@ def _rgb_graph(width: int, height: int, rate: Fraction, lut_path: Path | None, p
 
 def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _Encoder, progress) -> None:
     stream = reader.stream
-    encoder.graph = _direct_graph(stream, info, width, height, lut_path, plan)
+    encoder.start(_direct_graph(stream, info, width, height, lut_path, plan))
     tick = 1 / float(info.rate) / float(stream.time_base)
     total = len(line.positions)
     for j in range(total):
         index, _, _ = line.sources(j)
-        frame = reader.frame(index)
-        frame.pts = int(round(j * tick))
-        encoder.graph.push(frame)
-        encoder.drain()
+        encoder.push(reader.frame(index), int(round(j * tick)))
         progress((j + 1) / total)
 
 
@@ -362,7 +398,7 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
         frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.rgb)
         frames.keep = REMOVAL_CACHE
     interpolator = flow.Interpolator()
-    encoder.graph = _rgb_graph(width, height, info.rate, lut_path, plan)
+    encoder.start(_rgb_graph(width, height, info.rate, lut_path, plan))
     for j in range(total):
         a, b, fraction = line.sources(j)
         if fraction:
@@ -374,10 +410,8 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
         if relight.active:
             picture = relight.apply(picture, _spot(camera, window, track, a + (b - a) * fraction))
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        frame.pts = j
         frame.time_base = 1 / info.rate
-        encoder.graph.push(frame)
-        encoder.drain()
+        encoder.push(frame, j)
         progress((j + 1) / total)
 
 

@@ -19,6 +19,9 @@ from editor.engines.base import EngineError
 
 # Frames held for one backwards chunk, by bytes of decoded picture.
 CHUNK_BYTES = 48 * 1024 * 1024
+# A clip whose packets end this long before its stated duration is incomplete.
+CUT_SHORT_S = 2.0
+DAMAGED = "The video is damaged or incomplete (its end is missing)."
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,21 @@ def index(path: Path) -> SourceInfo:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         pts = []
-        for packet in container.demux(stream):
-            if packet.size and packet.pts is not None:
-                pts.append(packet.pts)
+        end = None
+        try:
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    pts.append(packet.pts)
+                    end = packet.pts + (packet.duration or 0)
+        except (av.FFmpegError, ValueError):
+            raise EngineError("bad_input", DAMAGED) from None
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
+        # A file cut short (an interrupted copy) lists fewer packets than its stated length.
+        if end is not None and stream.duration and stream.time_base:
+            start = stream.start_time or 0
+            if float((start + stream.duration - max(pts + [end])) * stream.time_base) > CUT_SHORT_S:
+                raise EngineError("bad_input", DAMAGED)
     if not pts or not width:
         raise EngineError("bad_input", "The input clip has no frames that could be decoded.")
     return SourceInfo(path=Path(path), width=width, height=height, rate=Fraction(rate), pts=tuple(sorted(set(pts))), has_audio=has_audio)

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from editor import media
 from editor.engines import local as local_engine
 from editor.engines.base import RATIOS, SEED_MAX, EditCancelled, EditRequest, EngineError, ratio_size
+from editor.engines.local import source
 
 MAX_REFERENCE_BYTES = 64 * 1024 * 1024
 MAX_MASK_BYTES = 10 * 1024 * 1024
@@ -160,9 +161,13 @@ def _probe_input(path: Path) -> media.ClipInfo:
     if not path.is_file():
         raise CommandError(f"The input {path} does not exist or is not a file.")
     try:
-        return media.probe(path)
-    except media.MediaError as exc:
+        info = media.probe(path, check_tail=False)
+        # The engine's index pass reads every packet (no decoding), which is how it finds a file
+        # cut short; running it here refuses such a file before the plan is printed.
+        source.index(path)
+    except (media.MediaError, EngineError) as exc:
         raise CommandError(f"The input {path} was refused: {exc.message}") from None
+    return info
 
 
 def _check_output(source: Path, output: Path) -> Path:
