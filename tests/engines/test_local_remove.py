@@ -84,3 +84,27 @@ def test_an_empty_mask_is_refused(scene, tmp_path):
     with pytest.raises(EngineError) as caught:
         edit(clip, tmp_path / "o.mp4", "remove", mask=empty)
     assert caught.value.code == "mask_empty"
+
+
+def test_a_mask_in_the_corner_is_filled_from_other_frames_too(tmp_path):
+    """The hole touches two edges of the picture; the background slides in from the right, 3 px a
+    frame, so 18 frames back (the farthest removal looks) it showed all but the hole's first 16 columns."""
+    corner = (slice(0, 60), slice(0, 70))
+    wide = texture(420, 240, seed=5)
+    backgrounds = [wide[:, 3 * n : 3 * n + 320].copy() for n in range(25)]
+    frames = []
+    for background in backgrounds:
+        frame = background.copy()
+        frame[corner] = (220, 30, 30)
+        frames.append(frame)
+    clip = write_clip(tmp_path / "corner.mp4", frames)
+    mask = np.zeros((240, 320), np.uint8)
+    mask[corner] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "clean.mp4"
+    edit(clip, out, "remove the logo", mask=tmp_path / "mask.png")
+    got = read_frames(out)[24]
+    assert _redness(got[corner]) < 25
+    shown = (corner[0], slice(20, 70))
+    error = np.abs(got[shown].astype(float) - backgrounds[24][shown].astype(float)).mean()
+    assert error < 10, error

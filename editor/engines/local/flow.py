@@ -6,17 +6,20 @@ DIS is fast and still accurate for the large, smooth motions of real footage.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 import cv2
 import numpy as np
 
 FLOW_WIDTH = 480
+# A DIS object keeps working buffers between calls, so each thread gets its own.
+_local = threading.local()
 
 
-@lru_cache(maxsize=1)
 def _dis():
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    if not hasattr(_local, "dis"):
+        _local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    return _local.dis
 
 
 def small_grey(rgb: np.ndarray) -> tuple[np.ndarray, float]:

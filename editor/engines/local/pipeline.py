@@ -397,22 +397,26 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     if plan.op("remove"):
         frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.rgb)
         frames.keep = REMOVAL_CACHE
-    interpolator = flow.Interpolator()
-    encoder.start(_rgb_graph(width, height, info.rate, lut_path, plan))
-    for j in range(total):
-        a, b, fraction = line.sources(j)
-        if fraction:
-            picture = interpolator.between((a, b), frames.get(a), frames.get(b), fraction)
-        else:
-            picture = frames.get(a)
-        window = windows[j]
-        picture = camera.render(picture, window, work_scale)
-        if relight.active:
-            picture = relight.apply(picture, _spot(camera, window, track, a + (b - a) * fraction))
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        frame.time_base = 1 / info.rate
-        encoder.push(frame, j)
-        progress((j + 1) / total)
+    try:
+        interpolator = flow.Interpolator()
+        encoder.start(_rgb_graph(width, height, info.rate, lut_path, plan))
+        for j in range(total):
+            a, b, fraction = line.sources(j)
+            if fraction:
+                picture = interpolator.between((a, b), frames.get(a), frames.get(b), fraction)
+            else:
+                picture = frames.get(a)
+            window = windows[j]
+            picture = camera.render(picture, window, work_scale)
+            if relight.active:
+                picture = relight.apply(picture, _spot(camera, window, track, a + (b - a) * fraction))
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.time_base = 1 / info.rate
+            encoder.push(frame, j)
+            progress((j + 1) / total)
+    finally:
+        if frames.remover is not None:
+            frames.remover.close()
 
 
 def _spot(camera: Camera, window, track, position: float) -> tuple[float, float, float] | None:
