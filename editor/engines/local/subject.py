@@ -144,12 +144,19 @@ def track(info: source.SourceInfo, progress: Callable[[float], None]) -> Subject
 
 def _build(samples: list[tuple[int, np.ndarray]], size: tuple[int, int], scale: float, rate: float) -> SubjectTrack:
     positions = np.array([float(i) for i, _ in samples])
+    # A detector counts when it finds the subject in a fair share of the samples, so one false
+    # positive in a busy background does not steer the whole clip; it stops as soon as it cannot.
+    needed = max(1, len(samples) // 4)
     for kind, detector in DETECTORS:
-        found = [detector(grey) for _, grey in samples]
-        # A detector counts when it finds the subject in a fair share of the samples, so one false
-        # positive in a busy background does not steer the whole clip.
-        hits = [i for i, d in enumerate(found) if d is not None]
-        if len(hits) >= max(1, len(found) // 4):
+        found: list[Detection | None] = []
+        misses = 0
+        for _, grey in samples:
+            found.append(detector(grey))
+            misses += found[-1] is None
+            if misses > len(samples) - needed:
+                break
+        else:
+            hits = [i for i, d in enumerate(found) if d is not None]
             return _smooth(kind, positions, _fill_gaps(found, hits), size, scale, rate)
     previous = None
     points = []
