@@ -155,7 +155,8 @@ class Remover:
         if key not in self.shifts:
             dx, dy = flow.global_shift(self._overview(key[0]), self._overview(key[1]))
             self.shifts[key] = (dx / self.overview_scale, dy / self.overview_scale)
-            if len(self.shifts) > 8 * len(OFFSETS):
+            # Kept until the far frame of each pair (up to 18 frames on) has asked for it too.
+            if len(self.shifts) > 4 * len(OFFSETS) * max(abs(o) for o in OFFSETS):
                 self.shifts.popitem(last=False)
         dx, dy = self.shifts[key]
         return (dx, dy) if index < other_index else (-dx, -dy)
