@@ -17,21 +17,28 @@ BOX = (slice(90, 150), slice(130, 190))  # rows, columns of the object
 def scene(tmp_path_factory):
     """A background sliding left 3 px a frame, a red sign fixed over it; and the clean background."""
     folder = tmp_path_factory.mktemp("remove")
-    wide = texture(420, 240, seed=9)
-    backgrounds = [wide[:, 3 * n : 3 * n + 320].copy() for n in range(25)]
-    frames = []
-    for background in backgrounds:
-        frame = background.copy()
-        frame[BOX] = (220, 30, 30)
-        frames.append(frame)
+    backgrounds, frames = _sliding_sign(BOX, seed=9)
     clip = write_clip(folder / "sign.mp4", frames)
     truth = write_clip(folder / "truth.mp4", backgrounds)
     return clip, truth
 
 
-def _mask(path, size=(320, 240), scale=1):
+def _sliding_sign(box, *, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """25 frames of a textured background sliding left 3 px a frame: the clean backgrounds, and
+    the same with a red sign fixed over `box` (rows, columns)."""
+    wide = texture(420, 240, seed=seed)
+    backgrounds = [wide[:, 3 * n : 3 * n + 320].copy() for n in range(25)]
+    frames = []
+    for background in backgrounds:
+        frame = background.copy()
+        frame[box] = (220, 30, 30)
+        frames.append(frame)
+    return backgrounds, frames
+
+
+def _mask(path, size=(320, 240), scale=1, box=BOX):
     mask = np.zeros((size[1] * scale, size[0] * scale), np.uint8)
-    mask[BOX[0].start * scale : BOX[0].stop * scale, BOX[1].start * scale : BOX[1].stop * scale] = 255
+    mask[box[0].start * scale : box[0].stop * scale, box[1].start * scale : box[1].stop * scale] = 255
     Image.fromarray(mask).save(path)
     return path
 
@@ -90,19 +97,10 @@ def test_a_mask_in_the_corner_is_filled_from_other_frames_too(tmp_path):
     """The hole touches two edges of the picture; the background slides in from the right, 3 px a
     frame, so 18 frames back (the farthest removal looks) it showed all but the hole's first 16 columns."""
     corner = (slice(0, 60), slice(0, 70))
-    wide = texture(420, 240, seed=5)
-    backgrounds = [wide[:, 3 * n : 3 * n + 320].copy() for n in range(25)]
-    frames = []
-    for background in backgrounds:
-        frame = background.copy()
-        frame[corner] = (220, 30, 30)
-        frames.append(frame)
+    backgrounds, frames = _sliding_sign(corner, seed=5)
     clip = write_clip(tmp_path / "corner.mp4", frames)
-    mask = np.zeros((240, 320), np.uint8)
-    mask[corner] = 255
-    Image.fromarray(mask).save(tmp_path / "mask.png")
     out = tmp_path / "clean.mp4"
-    edit(clip, out, "remove the logo", mask=tmp_path / "mask.png")
+    edit(clip, out, "remove the logo", mask=_mask(tmp_path / "mask.png", box=corner))
     got = read_frames(out)[24]
     assert _redness(got[corner]) < 25
     shown = (corner[0], slice(20, 70))
