@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from editor import media
+from editor.engines.local.camera import Camera, Window
+from editor.engines.local.plan import make_plan
 from tests.engines.test_local_clips import edit, read_frames, shift, still_clip, texture, write_clip
 
 
@@ -164,3 +166,17 @@ def test_wide_shot_shows_the_whole_frame_over_a_blurred_fill(still, tmp_path):
     fill = cv2.cvtColor(frame[:300], cv2.COLOR_RGB2GRAY)
     inside = cv2.cvtColor(frame[400:880], cv2.COLOR_RGB2GRAY)
     assert cv2.Laplacian(fill, cv2.CV_32F).var() < cv2.Laplacian(inside, cv2.CV_32F).var() / 4
+
+
+def test_a_window_on_the_whole_frame_gives_the_frame_as_the_warp_would(tmp_path):
+    """Rendering skips the warp only where the warp would copy: the same frame, whole; a window a
+    quarter-pixel off is still warped."""
+    picture = texture(320, 240, seed=3)
+    camera = Camera(make_plan("brighter", ratio="320:240", seed=1, has_reference=False), src_size=(320, 240),
+                    out_size=(320, 240), main_frames=10, total_frames=10, rate=25.0, subject=None)
+    whole = Window(cx=160, cy=120, k=1.0, angle=0.0, flip_x=False, flip_y=False)
+    warped = cv2.warpAffine(picture, camera.matrix(whole, 1.0), (320, 240), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101)
+    assert np.array_equal(camera.render(picture, whole, 1.0), warped)
+    assert np.array_equal(warped, picture)
+    nudged = Window(cx=160.25, cy=120, k=1.0, angle=0.0, flip_x=False, flip_y=False)
+    assert not np.array_equal(camera.render(picture, nudged, 1.0), picture)

@@ -20,6 +20,8 @@ from editor.engines.local.subject import SubjectTrack
 
 SHAKE_PIXELS = 0.012  # of the window's width, at strength 1
 SHAKE_DEGREES = 0.6
+# A window that maps the frame onto itself (warping it gives the same pixels).
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -210,10 +212,13 @@ class Camera:
         return np.hstack([linear, offset[:, None]])
 
     def render(self, rgb: np.ndarray, window: Window, work_scale: float) -> np.ndarray:
-        """Warp a work frame through a window to the output size."""
+        """Warp a work frame through a window to the output size (the frame itself, not a copy, when
+        the window maps it onto itself: warping would give the same pixels)."""
         m = self.matrix(window, work_scale)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         if not self.wide:
+            if rgb.shape[:2] == (self.out_h, self.out_w) and np.abs(m - IDENTITY).max() < 1e-6:
+                return rgb
             return cv2.warpAffine(rgb, m, (self.out_w, self.out_h), flags=flags, borderMode=cv2.BORDER_REFLECT101)
         out = self._blurred_fill(rgb)
         cv2.warpAffine(rgb, m, (self.out_w, self.out_h), dst=out, flags=flags, borderMode=cv2.BORDER_TRANSPARENT)
