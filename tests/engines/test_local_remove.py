@@ -106,3 +106,17 @@ def test_a_mask_in_the_corner_is_filled_from_other_frames_too(tmp_path):
     shown = (corner[0], slice(20, 70))
     error = np.abs(got[shown].astype(float) - backgrounds[24][shown].astype(float)).mean()
     assert error < 10, error
+
+
+def test_removal_on_a_boomerang_cleans_every_frame_both_ways(scene, tmp_path):
+    """The timeline turns back at the end: frames already made are made again from the source,
+    the same way, so the way back mirrors the way there."""
+    clip, truth = scene
+    out = tmp_path / "clean.mp4"
+    edit(clip, out, "boomerang", mask=_mask(tmp_path / "mask.png"))
+    frames, truths = read_frames(out), read_frames(truth)
+    assert len(frames) > 40
+    for n, frame in enumerate(frames):
+        assert _redness(frame[BOX]) < 25, n
+    assert np.abs(frames[3][BOX].astype(float) - truths[3][BOX].astype(float)).mean() < 10
+    assert np.abs(frames[3][BOX].astype(float) - frames[-4][BOX].astype(float)).mean() < 4

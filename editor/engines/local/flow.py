@@ -16,10 +16,12 @@ FLOW_WIDTH = 480
 _local = threading.local()
 
 
-def _dis():
+def _dis(preset: int):
     if not hasattr(_local, "dis"):
-        _local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-    return _local.dis
+        _local.dis = {}
+    if preset not in _local.dis:
+        _local.dis[preset] = cv2.DISOpticalFlow_create(preset)
+    return _local.dis[preset]
 
 
 def small_grey(rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -32,9 +34,10 @@ def small_grey(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     return grey, 1 / scale
 
 
-def flow(a_grey: np.ndarray, b_grey: np.ndarray) -> np.ndarray:
-    """Return the flow from a to b (for each pixel of a, where it went in b), in small-grey pixels."""
-    return _dis().calc(a_grey, b_grey, None)
+def flow(a_grey: np.ndarray, b_grey: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST) -> np.ndarray:
+    """Return the flow from a to b (for each pixel of a, where it went in b), in small-grey pixels,
+    with one of DIS's presets (fast by default)."""
+    return _dis(preset).calc(a_grey, b_grey, None)
 
 
 def _base_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

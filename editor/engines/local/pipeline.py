@@ -58,9 +58,9 @@ STATS_SAMPLES = 24
 LUT_FORMAT = "gbrpf32le"
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
-# Source frames kept converted: removal looks this far either side; anything else needs the two
-# neighbours of an in-between frame and the frame a next shot holds.
-REMOVAL_CACHE = 2 * max(abs(o) for o in OFFSETS) + 3
+# Source frames kept: removal looks this far ahead (decoded frames, converted when asked for);
+# anything else needs the two neighbours of an in-between frame and the frame a next shot holds.
+REMOVAL_CACHE = max(abs(o) for o in OFFSETS) + 3
 WORK_CACHE = 4
 
 
@@ -319,13 +319,14 @@ def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _
 
 
 class _WorkFrames:
-    """Source frames as RGB arrays at the working size, cached for removal and in-betweens.
+    """Source frames as RGB arrays at the working size.
 
-    The cache is a window around the frame being made (the last one asked for with `get`): when it
-    is full, the cached frame farthest from that frame goes. Removal looks up to 18 frames either
-    side, so in removal the frames between the window's edge and a requested frame are converted on
-    the way (the reader decodes them anyway); the reader then only ever steps forward (or backward
-    by chunks for a reversed timeline) instead of seeking back for a frame it already passed.
+    Without removal, a few converted frames are cached around the frame being made: an in-between
+    needs its two neighbours, a next shot holds one. Removal keeps its own pieces of each frame it
+    borrows from (see Remover) and looks up to 18 frames ahead, so here it keeps the decoded frames
+    it will still make, from the one being made to the farthest one looked at, and converts a frame
+    each time it is asked for one. The reader then only ever steps forward (or backward by chunks
+    for a reversed timeline) instead of seeking back for a frame it already passed.
     """
 
     def __init__(self, reader: source.FrameReader, info: source.SourceInfo, size: tuple[int, int]):
@@ -333,13 +334,13 @@ class _WorkFrames:
         self.info = info
         self.size = size
         self.rgb_cache: dict[int, np.ndarray] = {}
+        self.decoded: dict[int, av.VideoFrame] = {}
         self.clean_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.remover: Remover | None = None
         self.keep = WORK_CACHE
         self.centre = 0
 
-    def _convert(self, index: int) -> np.ndarray:
-        frame = self.reader.frame(index)
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self.size
         scaled = (width, height) != (frame.width, frame.height)
         return frame.reformat(
@@ -347,16 +348,25 @@ class _WorkFrames:
             interpolation="AREA" if scaled else None,
         ).to_ndarray()
 
-    def _store(self, index: int, picture: np.ndarray) -> None:
-        self.rgb_cache[index] = picture
-        while len(self.rgb_cache) > self.keep:
-            del self.rgb_cache[max(self.rgb_cache, key=lambda k: (abs(k - self.centre), k))]
+    def _nearest_first(self, index: int) -> tuple[int, int]:
+        return abs(index - self.centre), index
 
     def rgb(self, index: int) -> np.ndarray:
-        if index in self.rgb_cache:
-            return self.rgb_cache[index]
-        if self.remover is not None and self.rgb_cache:
-            low, high = min(self.rgb_cache), max(self.rgb_cache)
+        """Return a frame in RGB: without removal a cached array (not to be written to), with
+        removal a new one."""
+        if self.remover is not None:
+            return self._convert(self._decode(index))
+        if index not in self.rgb_cache:
+            self.rgb_cache[index] = self._convert(self.reader.frame(index))
+            while len(self.rgb_cache) > self.keep:
+                del self.rgb_cache[max(self.rgb_cache, key=self._nearest_first)]
+        return self.rgb_cache[index]
+
+    def _decode(self, index: int) -> av.VideoFrame:
+        if index in self.decoded:
+            return self.decoded[index]
+        if self.decoded:
+            low, high = min(self.decoded), max(self.decoded)
             if high < index <= high + self.keep:
                 on_the_way = range(high + 1, index)
             elif low - self.keep <= index < low:
@@ -364,11 +374,12 @@ class _WorkFrames:
             else:
                 on_the_way = range(0)
             for k in on_the_way:
-                if abs(k - self.centre) <= self.keep // 2:
-                    self._store(k, self._convert(k))
-        picture = self._convert(index)
-        self._store(index, picture)
-        return picture
+                if abs(k - self.centre) <= self.keep:
+                    self.decoded[k] = self.reader.frame(k)
+        self.decoded[index] = self.reader.frame(index)
+        while len(self.decoded) > self.keep:
+            del self.decoded[max(self.decoded, key=self._nearest_first)]
+        return self.decoded[index]
 
     def get(self, index: int) -> np.ndarray:
         self.centre = index
@@ -376,7 +387,9 @@ class _WorkFrames:
             return self.rgb(index)
         if index not in self.clean_cache:
             self.clean_cache[index] = self.remover.clean(index)
-            if len(self.clean_cache) > 3:
+            # Made: removal has kept what it borrows from this frame.
+            self.decoded.pop(index, None)
+            if len(self.clean_cache) > 2:
                 self.clean_cache.popitem(last=False)
         return self.clean_cache[index]
 

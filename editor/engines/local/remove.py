@@ -6,15 +6,20 @@ around the region (the flow inside the region belongs to the object, so it is fi
 surrounding background's flow); wherever an aligned frame shows background — its own masked region
 does not cover that spot — those pixels fill the hole, nearest frames first. What no frame ever
 shows is inpainted (OpenCV's Telea method).
+
+Frames are not held: each is looked at once, and only the pieces removal borrows from it are kept
+(the frame's overview, the region's grey and the pixels within reach of the hole).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -27,11 +32,18 @@ from editor.engines.local import flow
 OFFSETS = (-2, 2, -5, 5, -10, 10, -18, 18)
 REGION_FLOW_WIDTH = 320
 INPAINT_RADIUS = 5
+INPAINT_SMALL_RADIUS = 3  # on a hole inpainted smaller: the same reach in the frame, or more
 INPAINT_FULL_SIZE = 64  # pixels: larger holes are inpainted smaller
 INPAINT_MAX_SHRINK = 4
 STILL_SHIFT = 1.5  # pixels
 # Whole frames are compared this small to find the background's overall motion between two frames.
 OVERVIEW_WIDTH = 192
+# How far from the hole another frame's background is kept, as a fraction of the frame's long side.
+REACH = 0.1
+REACH_MIN = 48  # pixels
+# A frame is aligned only if the overall motion says it shows this much of what is still missing.
+MIN_NEW_PIXELS = 16
+MIN_NEW_SHARE = 0.002
 
 
 def load_mask(path: Path, width: int, height: int) -> np.ndarray:
@@ -47,8 +59,20 @@ def load_mask(path: Path, width: int, height: int) -> np.ndarray:
     return mask
 
 
+class _Kept(NamedTuple):
+    """What removal keeps of a frame it may borrow background from (a frame itself is not kept)."""
+
+    overview: np.ndarray  # the whole frame, small and grey, the hole greyed out: overall motion
+    grey: np.ndarray  # the region and its reach, grey at flow scale: flow
+    patch: np.ndarray  # the hole's box and its reach, RGB at full size: the pixels borrowed
+
+
 class Remover:
-    """Remove a masked region from the frames of a clip, one frame at a time."""
+    """Remove a masked region from the frames of a clip, one frame at a time.
+
+    get_frame(index) returns a frame as a new RGB array. Each frame is looked at once, when it is
+    first needed, and only the pieces around the hole that removal borrows from are kept.
+    """
 
     def __init__(self, mask_path: Path, width: int, height: int, count: int, get_frame: Callable[[int], np.ndarray]):
         self.count = count
@@ -64,72 +88,95 @@ class Remover:
         self.box = (max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin))
         bx0, by0, bx1, by1 = self.box
         self.hole = self.mask[by0:by1, bx0:bx1]
-        self.mask_u8 = self.mask.astype(np.uint8) * 255
         self.hole_u8 = self.hole.astype(np.uint8) * 255
-        region_w = bx1 - bx0
-        self.flow_scale = min(1.0, REGION_FLOW_WIDTH / region_w)
+        self.flow_scale = min(1.0, REGION_FLOW_WIDTH / (bx1 - bx0))
         self.sigma = max(4.0, 0.5 * max(x1 - x0, y1 - y0) * self.flow_scale)
-        gx, gy = np.meshgrid(np.arange(region_w, dtype=np.float32), np.arange(by1 - by0, dtype=np.float32))
-        self.grid = (gx, gy)
+        # Where another frame's background is looked for: as far as REACH from where it would be.
+        reach = max(REACH_MIN, int(REACH * max(width, height)))
+        self.grey_box = (max(0, bx0 - reach), max(0, by0 - reach), min(width, bx1 + reach), min(height, by1 + reach))
+        gx0, gy0, gx1, gy1 = self.grey_box
+        self.grey_size = (max(8, round((gx1 - gx0) * self.flow_scale)), max(8, round((gy1 - gy0) * self.flow_scale)))
+        self.grey_scale = (self.grey_size[0] / (gx1 - gx0), self.grey_size[1] / (gy1 - gy0))
+        sx, sy = self.grey_scale
+        self.flow_size = (max(8, round((bx1 - bx0) * sx)), max(8, round((by1 - by0) * sy)))
+        self.patch_box = (max(0, x0 - reach), max(0, y0 - reach), min(width, x1 + reach), min(height, y1 + reach))
+        px0, py0, px1, py1 = self.patch_box
+        # The other frame's own hole: what it cannot lend.
+        self.patch_hole = self.mask[py0:py1, px0:px1].astype(np.uint8) * 255
         self.overview_scale = min(1.0, OVERVIEW_WIDTH / width)
         size = (max(16, int(width * self.overview_scale)), max(16, int(height * self.overview_scale)))
         self.overview_hole = cv2.resize(self.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        self.overviews: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.kept: dict[int, _Kept] = {}
         self.shifts: OrderedDict[tuple[int, int], tuple[float, float]] = OrderedDict()
-        self.fill_pieces: tuple | None = None
+        self.fill_pieces = self._hole_fill(*self.flow_size)
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aleph-remove")
         # Where the hole is inside the region: only those pixels are ever filled.
         hy, hx = np.nonzero(self.hole)
         top, bottom, left, right = int(hy.min()), int(hy.max()) + 1, int(hx.min()), int(hx.max()) + 1
         self.hole_box = (slice(top, bottom), slice(left, right))
+        gx, gy = np.meshgrid(np.arange(bx0 + left, bx0 + right, dtype=np.float32), np.arange(by0 + top, by0 + bottom, dtype=np.float32))
+        self.hole_grid = (gx, gy)  # frame coordinates of the hole's box
+        # From the hole's box to the flow's pixels (the same sampling as enlarging the flow to the region).
+        self.enlarge = np.float32([[1 / sx, 0, 0], [0, 1 / sy, 0]])
+        self.to_flow = np.float32([[sx, 0, (left + 0.5) * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
         # Inpainting reads known pixels around what it fills, so it gets a margin of the region.
         rh, rw = self.hole.shape
         pad = 4 * INPAINT_RADIUS
         self.inpaint_box = (slice(max(0, top - pad), min(rh, bottom + pad)), slice(max(0, left - pad), min(rw, right + pad)))
 
-    def _overview(self, index: int) -> np.ndarray:
-        """A small grey copy of a whole frame with the hole greyed out, to measure global motion."""
-        if index not in self.overviews:
+    def _keep(self, index: int) -> _Kept:
+        """Look at a frame once and keep what removal borrows from it."""
+        kept = self.kept.get(index)
+        if kept is None:
             rgb = self.get_frame(index)
             h, w = self.overview_hole.shape
-            grey = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-            grey[self.overview_hole] = grey[~self.overview_hole].mean()
-            self.overviews[index] = grey
-            if len(self.overviews) > 2 * max(abs(o) for o in OFFSETS) + 3:
-                self.overviews.popitem(last=False)
-        return self.overviews[index]
+            overview = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+            overview[self.overview_hole] = overview[~self.overview_hole].mean()
+            gx0, gy0, gx1, gy1 = self.grey_box
+            grey = cv2.resize(cv2.cvtColor(rgb[gy0:gy1, gx0:gx1], cv2.COLOR_RGB2GRAY), self.grey_size, interpolation=cv2.INTER_AREA)
+            px0, py0, px1, py1 = self.patch_box
+            kept = self.kept[index] = _Kept(overview, grey, rgb[py0:py1, px0:px1].copy())
+        return kept
 
-    def _grey(self, rgb_region: np.ndarray) -> np.ndarray:
-        grey = cv2.cvtColor(rgb_region, cv2.COLOR_RGB2GRAY)
-        if self.flow_scale < 1:
-            h, w = grey.shape
-            grey = cv2.resize(grey, (max(8, int(w * self.flow_scale)), max(8, int(h * self.flow_scale))), interpolation=cv2.INTER_AREA)
-        return grey
+    def _forget(self, index: int) -> None:
+        """Drop what no frame from `index` on (either way) will borrow."""
+        reach = max(abs(o) for o in OFFSETS)
+        for old in [k for k in self.kept if abs(k - index) > reach]:
+            del self.kept[old]
 
     def _hole_fill(self, w: int, h: int) -> tuple:
         """Pieces of the hole's flow fill that depend only on the flow's size (computed once)."""
-        if self.fill_pieces is None or self.fill_pieces[0] != (w, h):
-            small = (max(8, w // 4), max(8, h // 4))
-            valid = (cv2.resize(self.hole_u8, small, interpolation=cv2.INTER_AREA) < 8).astype(np.float32)
-            sigma = max(1.0, self.sigma / 4)
-            weights = np.maximum(cv2.GaussianBlur(valid, (0, 0), sigma), 1e-4)
-            inside = cv2.resize(self.hole_u8, (w, h), interpolation=cv2.INTER_NEAREST) > 0
-            self.fill_pieces = ((w, h), small, valid[..., None], sigma, weights[..., None], inside[..., None])
-        return self.fill_pieces[1:]
+        small = (max(8, w // 4), max(8, h // 4))
+        valid = (cv2.resize(self.hole_u8, small, interpolation=cv2.INTER_AREA) < 8).astype(np.float32)
+        sigma = max(1.0, self.sigma / 4)
+        weights = np.maximum(cv2.GaussianBlur(valid, (0, 0), sigma), 1e-4)
+        inside = (cv2.resize(self.hole_u8, (w, h), interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
+        return small, cv2.merge([valid, valid]), sigma, cv2.merge([weights, weights]), inside
+
+    def _region_grey(self, kept: _Kept, shift: tuple[float, float]) -> np.ndarray:
+        """The region's grey at flow scale in a frame, where the overall motion put it."""
+        bx0, by0 = self.box[:2]
+        gx0, gy0 = self.grey_box[:2]
+        sx, sy = self.grey_scale
+        matrix = np.float32([[1, 0, (bx0 + shift[0] - gx0) * sx], [0, 1, (by0 + shift[1] - gy0) * sy]])
+        return cv2.warpAffine(kept.grey, matrix, self.flow_size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
     def _background_flow(self, target_grey: np.ndarray, other_grey: np.ndarray) -> np.ndarray:
-        """Flow from the target to another frame, with the hole's flow taken from around it."""
-        field = flow.flow(target_grey, other_grey)
+        """Flow from the target to another frame over the hole's box, in frame pixels, with the
+        hole's flow taken from around it."""
+        # The overall motion is already taken out: what is left is small, and DIS's ultrafast preset does.
+        field = flow.flow(target_grey, other_grey, cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         # The hole's flow is the object's: replace it with the surroundings' flow, averaged by a
         # normalised convolution drawn small (the background's motion is smooth).
-        h, w = field.shape[:2]
-        small, valid, sigma, weights, inside = self._hole_fill(w, h)
-        field_small = cv2.resize(field, small, interpolation=cv2.INTER_AREA) * valid
-        spread = cv2.GaussianBlur(field_small, (0, 0), sigma) / weights
-        spread = cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
-        np.copyto(field, spread, where=inside)
-        rh, rw = self.hole.shape
-        return cv2.resize(field, (rw, rh), interpolation=cv2.INTER_LINEAR) / np.float32(self.flow_scale)
+        small, valid, sigma, weights, inside = self.fill_pieces
+        field_small = cv2.multiply(cv2.resize(field, small, interpolation=cv2.INTER_AREA), valid)
+        spread = cv2.divide(cv2.GaussianBlur(field_small, (0, 0), sigma), weights)
+        spread = cv2.resize(spread, self.flow_size, interpolation=cv2.INTER_LINEAR)
+        cv2.copyTo(spread, inside, field)
+        rows, cols = self.hole_box
+        size = (cols.stop - cols.start, rows.stop - rows.start)
+        box_field = cv2.warpAffine(field, self.to_flow, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.transform(box_field, self.enlarge)
 
     def _inpaint(self, region: np.ndarray, need: np.ndarray) -> None:
         """Inpaint what no frame showed. Inpainting smooths a large hole anyway, so one is inpainted
@@ -145,7 +192,7 @@ class Remover:
         small = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
         small_need = cv2.resize(need.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)
         small_need = cv2.dilate(small_need, np.ones((3, 3), np.uint8))
-        filled = cv2.resize(cv2.inpaint(small, small_need, INPAINT_RADIUS, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+        filled = cv2.resize(cv2.inpaint(small, small_need, INPAINT_SMALL_RADIUS, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
         np.copyto(region, filled, where=need[..., None])
 
     def _shift(self, index: int, other_index: int) -> tuple[float, float]:
@@ -153,7 +200,7 @@ class Remover:
         frames, in frame pixels); each pair is measured once, the way back is the same shift negated."""
         key = (min(index, other_index), max(index, other_index))
         if key not in self.shifts:
-            dx, dy = flow.global_shift(self._overview(key[0]), self._overview(key[1]))
+            dx, dy = flow.global_shift(self._keep(key[0]).overview, self._keep(key[1]).overview)
             self.shifts[key] = (dx / self.overview_scale, dy / self.overview_scale)
             # Kept until the far frame of each pair (up to 18 frames on) has asked for it too.
             if len(self.shifts) > 4 * len(OFFSETS) * max(abs(o) for o in OFFSETS):
@@ -161,55 +208,71 @@ class Remover:
         dx, dy = self.shifts[key]
         return (dx, dy) if index < other_index else (-dx, -dy)
 
-    def _from_other(self, other: np.ndarray, shift: tuple[float, float], target_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Align another frame to the target over the hole's box: return its pixels there and where
-        they show background (its own hole does not cover the spot, and it is inside the picture)."""
-        bx0, by0, bx1, by1 = self.box
+    def _shows(self, shift: tuple[float, float]) -> np.ndarray:
+        """Where, over the hole's box, a frame moved by `shift` is expected to show background."""
+        px0, py0 = self.patch_box[:2]
         rows, cols = self.hole_box
-        dx, dy = shift
-        # The other frame's region is taken from where the overall motion put it; flow does the rest.
-        matrix = np.float32([[1, 0, bx0 + dx], [0, 1, by0 + dy]])
-        inverse = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        region = cv2.warpAffine(other, matrix, (bx1 - bx0, by1 - by0), flags=inverse, borderMode=cv2.BORDER_REPLICATE)
-        field = self._background_flow(target_grey, self._grey(region))[rows, cols]
-        map_x, map_y = self.grid[0][rows, cols] + field[..., 0], self.grid[1][rows, cols] + field[..., 1]
-        moved = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        covered = cv2.remap(
-            self.mask_u8, map_x + np.float32(bx0 + dx), map_y + np.float32(by0 + dy), cv2.INTER_NEAREST,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=255,
-        )
+        bx0, by0 = self.box[:2]
+        matrix = np.float32([[1, 0, bx0 + cols.start + shift[0] - px0], [0, 1, by0 + rows.start + shift[1] - py0]])
+        size = (cols.stop - cols.start, rows.stop - rows.start)
+        hole = cv2.warpAffine(self.patch_hole, matrix, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        return hole == 0
+
+    def _from_other(self, other: _Kept, shift: tuple[float, float], target_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Align another frame to the target over the hole's box: return its pixels there and where
+        they show background (its own hole does not cover the spot, and it is within reach)."""
+        field = self._background_flow(target_grey, self._region_grey(other, shift))
+        px0, py0 = self.patch_box[:2]
+        gx, gy = self.hole_grid
+        map_x = gx + field[..., 0]
+        map_x += np.float32(shift[0] - px0)
+        map_y = gy + field[..., 1]
+        map_y += np.float32(shift[1] - py0)
+        moved = cv2.remap(other.patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        covered = cv2.remap(self.patch_hole, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
         return moved, covered == 0
 
     def clean(self, index: int) -> np.ndarray:
         """Return frame `index` with the masked region removed."""
-        frame = self.get_frame(index).copy()
+        self._forget(index)
+        target_grey = self._region_grey(self._keep(index), (0.0, 0.0))
+        frame = self.get_frame(index)
         bx0, by0, bx1, by1 = self.box
         region = frame[by0:by1, bx0:bx1]
-        target_grey = self._grey(region)
-        self._hole_fill(*target_grey.shape[::-1])
         # Only the hole's bounding box is ever filled: the rest of the region is there to measure flow.
         rows, cols = self.hole_box
         hole_region = region[rows, cols]
         need = self.hole[rows, cols].copy()
         # Near the ends, the first and last frames stand in for those beyond them. A background that
-        # has not moved shows nothing new behind a fixed mask, so such frames are left out.
+        # has not moved shows nothing new behind a fixed mask, and a frame whose own hole (moved by
+        # the overall motion) covers what is still missing would add nothing: such frames are left out.
         others = []
+        expected = need.copy()
+        enough = max(MIN_NEW_PIXELS, int(MIN_NEW_SHARE * need.sum()))
         for other_index in dict.fromkeys(min(max(index + offset, 0), self.count - 1) for offset in OFFSETS):
             if other_index != index:
                 shift = self._shift(index, other_index)
                 if abs(shift[0]) + abs(shift[1]) >= STILL_SHIFT:
-                    others.append((self.get_frame(other_index), shift))
-        # Nearest first, two at a time: one aligned here, the next on the helper thread.
-        for at in range(0, len(others), 2):
-            pair = others[at : at + 2]
-            later = self.helper.submit(self._from_other, *pair[1], target_grey) if len(pair) > 1 else None
-            results = [self._from_other(*pair[0], target_grey)] + ([later.result()] if later else [])
-            for moved, background in results:
-                usable = need & background
-                np.copyto(hole_region, moved, where=usable[..., None])
-                need &= ~usable
+                    shows = expected & self._shows(shift)
+                    if np.count_nonzero(shows) >= enough:
+                        expected &= ~shows
+                        others.append((self._keep(other_index), shift))
+        # The nearest frame is aligned here, the others meanwhile on the helper thread; all are used
+        # nearest first, and those not yet started when the hole is full are not aligned at all.
+        filled = np.ascontiguousarray(hole_region)
+        later = [self.helper.submit(self._from_other, *other, target_grey) for other in others[1:]]
+        results = [self._from_other(*others[0], target_grey)] if others else []
+        for result in itertools.chain(results, (future.result() for future in later)):
+            moved, background = result
+            usable = need & background
+            cv2.copyTo(moved, usable.view(np.uint8), filled)
+            need &= ~usable
             if not need.any():
                 break
+        for future in later:
+            future.cancel()
+        wait(later)
+        hole_region[:] = filled
         if need.any():
             inpaint_rows, inpaint_cols = self.inpaint_box
             around = np.zeros((inpaint_rows.stop - inpaint_rows.start, inpaint_cols.stop - inpaint_cols.start), bool)
