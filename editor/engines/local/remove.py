@@ -89,24 +89,32 @@ class Remover:
         bx0, by0, bx1, by1 = self.box
         self.hole = self.mask[by0:by1, bx0:bx1]
         self.hole_u8 = self.hole.astype(np.uint8) * 255
-        self.flow_scale = min(1.0, REGION_FLOW_WIDTH / (bx1 - bx0))
+        # Grey copies are drawn small by whole steps (OpenCV averages whole blocks fastest).
+        step = max(1, math.ceil((bx1 - bx0) / REGION_FLOW_WIDTH))
+        self.flow_scale = 1 / step
         self.sigma = max(4.0, 0.5 * max(x1 - x0, y1 - y0) * self.flow_scale)
         # Where another frame's background is looked for: as far as REACH from where it would be.
         reach = max(REACH_MIN, int(REACH * max(width, height)))
-        self.grey_box = (max(0, bx0 - reach), max(0, by0 - reach), min(width, bx1 + reach), min(height, by1 + reach))
-        gx0, gy0, gx1, gy1 = self.grey_box
-        self.grey_size = (max(8, round((gx1 - gx0) * self.flow_scale)), max(8, round((gy1 - gy0) * self.flow_scale)))
-        self.grey_scale = (self.grey_size[0] / (gx1 - gx0), self.grey_size[1] / (gy1 - gy0))
+        gx0, gy0 = max(0, bx0 - reach), max(0, by0 - reach)
+        gx1, gy1 = min(width, bx1 + reach), min(height, by1 + reach)
+        gx1, gy1 = gx0 + (gx1 - gx0) // step * step, gy0 + (gy1 - gy0) // step * step
+        self.grey_box = (gx0, gy0, gx1, gy1)
+        self.grey_size = ((gx1 - gx0) // step, (gy1 - gy0) // step)
+        self.grey_scale = (self.flow_scale, self.flow_scale)
         sx, sy = self.grey_scale
         self.flow_size = (max(8, round((bx1 - bx0) * sx)), max(8, round((by1 - by0) * sy)))
         self.patch_box = (max(0, x0 - reach), max(0, y0 - reach), min(width, x1 + reach), min(height, y1 + reach))
         px0, py0, px1, py1 = self.patch_box
         # The other frame's own hole: what it cannot lend.
         self.patch_hole = self.mask[py0:py1, px0:px1].astype(np.uint8) * 255
-        self.overview_scale = min(1.0, OVERVIEW_WIDTH / width)
-        size = (max(16, int(width * self.overview_scale)), max(16, int(height * self.overview_scale)))
-        self.overview_hole = cv2.resize(self.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        step = max(1, round(width / OVERVIEW_WIDTH))
+        self.overview_step = step
+        self.overview_scale = 1 / step
+        self.overview_size = (width // step, height // step)
+        w, h = self.overview_size
+        self.overview_hole = cv2.resize(self.mask[: h * step, : w * step].astype(np.uint8), self.overview_size, interpolation=cv2.INTER_NEAREST) > 0
         self.kept: dict[int, _Kept] = {}
+        self.last: int | None = None  # the frame cleaned last
         self.shifts: OrderedDict[tuple[int, int], tuple[float, float]] = OrderedDict()
         self.fill_pieces = self._hole_fill(*self.flow_size)
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aleph-remove")
@@ -129,8 +137,9 @@ class Remover:
         kept = self.kept.get(index)
         if kept is None:
             rgb = self.get_frame(index)
-            h, w = self.overview_hole.shape
-            overview = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+            w, h = self.overview_size
+            step = self.overview_step
+            overview = cv2.resize(cv2.cvtColor(rgb[: h * step, : w * step], cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
             overview[self.overview_hole] = overview[~self.overview_hole].mean()
             gx0, gy0, gx1, gy1 = self.grey_box
             grey = cv2.resize(cv2.cvtColor(rgb[gy0:gy1, gx0:gx1], cv2.COLOR_RGB2GRAY), self.grey_size, interpolation=cv2.INTER_AREA)
@@ -232,6 +241,26 @@ class Remover:
         covered = cv2.remap(self.patch_hole, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
         return moved, covered == 0
 
+    def _others(self, index: int) -> list[tuple[_Kept, tuple[float, float]]]:
+        """The frames to borrow from for frame `index`, nearest first, with the overall motion to each.
+
+        Near the ends, the first and last frames stand in for those beyond them. A background that
+        has not moved shows nothing new behind a fixed mask, and a frame whose own hole (moved by the
+        overall motion) covers what nearer frames leave missing would add nothing: such frames are
+        left out."""
+        others = []
+        expected = self.hole[self.hole_box].copy()
+        enough = max(MIN_NEW_PIXELS, int(MIN_NEW_SHARE * np.count_nonzero(expected)))
+        for other_index in dict.fromkeys(min(max(index + offset, 0), self.count - 1) for offset in OFFSETS):
+            if other_index != index:
+                shift = self._shift(index, other_index)
+                if abs(shift[0]) + abs(shift[1]) >= STILL_SHIFT:
+                    shows = expected & self._shows(shift)
+                    if np.count_nonzero(shows) >= enough:
+                        expected &= ~shows
+                        others.append((self._keep(other_index), shift))
+        return others
+
     def clean(self, index: int) -> np.ndarray:
         """Return frame `index` with the masked region removed."""
         self._forget(index)
@@ -243,25 +272,19 @@ class Remover:
         rows, cols = self.hole_box
         hole_region = region[rows, cols]
         need = self.hole[rows, cols].copy()
-        # Near the ends, the first and last frames stand in for those beyond them. A background that
-        # has not moved shows nothing new behind a fixed mask, and a frame whose own hole (moved by
-        # the overall motion) covers what is still missing would add nothing: such frames are left out.
-        others = []
-        expected = need.copy()
-        enough = max(MIN_NEW_PIXELS, int(MIN_NEW_SHARE * need.sum()))
-        for other_index in dict.fromkeys(min(max(index + offset, 0), self.count - 1) for offset in OFFSETS):
-            if other_index != index:
-                shift = self._shift(index, other_index)
-                if abs(shift[0]) + abs(shift[1]) >= STILL_SHIFT:
-                    shows = expected & self._shows(shift)
-                    if np.count_nonzero(shows) >= enough:
-                        expected &= ~shows
-                        others.append((self._keep(other_index), shift))
+        others = self._others(index)
         # The nearest frame is aligned here, the others meanwhile on the helper thread; all are used
         # nearest first, and those not yet started when the hole is full are not aligned at all.
         filled = np.ascontiguousarray(hole_region)
         later = [self.helper.submit(self._from_other, *other, target_grey) for other in others[1:]]
         results = [self._from_other(*others[0], target_grey)] if others else []
+        # While the helper works, look ahead: the next frame (the same way again) reads and measures
+        # the frames it will borrow from.
+        ahead = index + (index - self.last if self.last is not None and abs(index - self.last) == 1 else 1)
+        self.last = index
+        if 0 <= ahead < self.count:
+            self._keep(ahead)
+            self._others(ahead)
         for result in itertools.chain(results, (future.result() for future in later)):
             moved, background = result
             usable = need & background
