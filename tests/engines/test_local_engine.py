@@ -13,6 +13,7 @@ import pytest
 
 from editor import media
 from editor.engines import local
+from editor.engines.local import source
 from editor.engines.base import EditCancelled, EditRequest, EngineError
 from tests.media_factory import make_clip
 
@@ -295,3 +296,19 @@ def test_x264_chooses_its_own_frame_types_whatever_the_source_used(clip, tmp_pat
     out = tmp_path / "out.mp4"
     _run(no_b, out, "sepia")  # the direct path: decoded frames straight into the graph
     assert "B" in types(out)
+
+
+def test_the_reader_gives_the_same_pictures_with_or_without_frame_threads():
+    """The render decodes in the asking thread, the analysis passes with frame threads: the
+    pictures must not depend on it, reading forwards, skipping, or backwards."""
+    info = source.index(DATA / "bigbuckbunny_720p_5s.mp4")
+    order = [0, 1, 2, 40, 41, 131, 130, 90, 7]
+    pictures = {}
+    for frame_threads in (True, False):
+        reader = source.FrameReader(info, frame_threads=frame_threads)
+        try:
+            pictures[frame_threads] = [reader.frame(n).to_ndarray() for n in order]
+        finally:
+            reader.close()
+    assert all(np.array_equal(a, b) for a, b in zip(pictures[True], pictures[False]))
+    assert not np.array_equal(pictures[True][0], pictures[True][3])

@@ -62,6 +62,12 @@ MPEG_RANGE = 1
 # anything else needs the two neighbours of an in-between frame and the frame a next shot holds.
 REMOVAL_CACHE = max(abs(o) for o in OFFSETS) + 3
 WORK_CACHE = 4
+# While rendering, a frame of up to 1080p decodes on one core in a few ms, well under what x264
+# spends on it, so the render's reader decodes in the thread that asks for frames: frame threads
+# would only hold more frames (6-9 MB at 720p here, up to 30 MB for a source with B-frames) and
+# compete with x264 for the cores. Larger sources, and the passes that only decode (subject,
+# statistics, the tail's drift), use frame threads.
+RENDER_FRAME_THREADS_ABOVE = 1920 * 1080
 
 
 def run(request: EditRequest, progress: ProgressFn) -> EditResult:
@@ -155,7 +161,7 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
         if info.has_audio and line.audio != "drop":
             sound = AudioTrack(request.input_path, out, tempo=line.tempo)
         encoder = _Encoder(out, video_out, info.rate, plan, sound)
-        reader = source.FrameReader(info)
+        reader = source.FrameReader(info, frame_threads=info.width * info.height > RENDER_FRAME_THREADS_ABOVE)
         try:
             if numpy_path:
                 _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress)

@@ -85,11 +85,12 @@ def index(path: Path) -> SourceInfo:
 class FrameReader:
     """Serve decoded frames (av.VideoFrame) for a sequence of frame indices."""
 
-    def __init__(self, info: SourceInfo):
+    def __init__(self, info: SourceInfo, *, frame_threads: bool = True):
         self.info = info
         self.container = open_input(info.path)
         self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
+        # Frame threads decode several frames at once, each holding its own picture and references.
+        self.stream.thread_type = "AUTO" if frame_threads else "SLICE"
         self.index_of = {p: i for i, p in enumerate(info.pts)}
         self.decoder: Iterator | None = None
         self.position = 0  # index of the next frame the forward decoder will give
