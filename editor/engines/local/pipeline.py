@@ -59,9 +59,10 @@ LUT_FORMAT = "gbrpf32le"
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
 # Source frames kept: removal looks this far ahead (decoded frames, converted when asked for);
-# anything else needs the two neighbours of an in-between frame and the frame a next shot holds.
+# anything else needs at most two converted frames at once, the neighbours of an in-between frame
+# (a next shot's held frame is one of them, or the only one).
 REMOVAL_CACHE = max(abs(o) for o in OFFSETS) + 3
-WORK_CACHE = 4
+WORK_CACHE = 2
 # While rendering, a frame of up to 1080p decodes on one core in a few ms, well under what x264
 # spends on it, so the render's reader decodes in the thread that asks for frames: frame threads
 # would only hold more frames (6-9 MB at 720p here, up to 30 MB for a source with B-frames) and
