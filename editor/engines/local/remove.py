@@ -124,9 +124,10 @@ class Remover:
         self.hole_box = (slice(top, bottom), slice(left, right))
         gx, gy = np.meshgrid(np.arange(bx0 + left, bx0 + right, dtype=np.float32), np.arange(by0 + top, by0 + bottom, dtype=np.float32))
         self.hole_grid = (gx, gy)  # frame coordinates of the hole's box
-        # From the hole's box to the flow's pixels (the same sampling as enlarging the flow to the region).
-        self.enlarge = np.float32([[1 / sx, 0, 0], [0, 1 / sy, 0]])
+        # From the hole's box to the flow's pixels (the same sampling as enlarging the flow to the
+        # region), and the flow's vectors from its pixels to the frame's.
         self.to_flow = np.float32([[sx, 0, (left + 0.5) * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
+        self.enlarge = np.float32([[1 / sx, 0, 0], [0, 1 / sy, 0]])
         # Inpainting reads known pixels around what it fills, so it gets a margin of the region.
         rh, rw = self.hole.shape
         pad = 4 * INPAINT_RADIUS
