@@ -328,7 +328,7 @@ def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _
 class _WorkFrames:
     """Source frames as RGB arrays at the working size.
 
-    Without removal, a few converted frames are cached around the frame being made: an in-between
+    Without removal, two converted frames are cached around the frame being made: an in-between
     needs its two neighbours, a next shot holds one. Removal keeps its own pieces of each frame it
     borrows from (see Remover) and looks up to 18 frames ahead, so here it keeps the decoded frames
     it will still make, from the one being made to the farthest one looked at, and converts a frame
