@@ -7,9 +7,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.filter
 import numpy as np
 from PIL import Image
+
+from editor.engines.local.pipeline import _video_encoder
 
 DATA = Path(__file__).parent / "data"
 
@@ -182,123 +183,35 @@ def audio_seconds(path: Path) -> float:
         return samples / stream.codec_context.sample_rate
 
 
-# A plain H.264 writer for test media: CRF quality, a bitrate cap, optional source audio.
-CRF = 20
-PRESET = "veryfast"
-MAX_BITS_PER_PIXEL = 0.14
-# One thread and no macroblock tree: x264's output is then the same bytes on every run.
-ENCODER_THREADS = 1
-AUDIO_BIT_RATE = 160_000
-BT709 = 1  # AVCOL_PRI_BT709 = AVCOL_TRC_BT709 = AVCOL_SPC_BT709
-MPEG_RANGE = 1
-# Browsers play AAC in MP4 everywhere; anything else is re-encoded.
-COPYABLE_AUDIO = ("aac",)
-
-
-def even(value: float) -> int:
-    """Round a dimension down to an even number of pixels (at least 2), as yuv420p needs."""
-    return max(2, int(value) // 2 * 2)
-
-
+# A plain H.264 writer for test media: the local engine's own x264 stream (CRF, bitrate cap, one
+# thread and no macroblock tree, so the same bytes on every run), with the index at the front.
 class VideoWriter:
-    """Write an H.264 yuv420p MP4 with even size, +faststart, BT.709 tags, a bitrate cap and fixed metadata.
+    """Write RGB frames to a +faststart H.264 yuv420p MP4 with BT.709 tags, frame after frame."""
 
-    Frames get consecutive timestamps at the given rate. Source audio is copied when it is AAC and
-    its timing is unchanged, otherwise decoded, retimed (tempo) and encoded to AAC.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        width: int,
-        height: int,
-        rate: Fraction,
-        *,
-        metadata: dict[str, str] | None = None,
-        crf: int = CRF,
-        preset: str = PRESET,
-    ):
+    def __init__(self, path: Path, width: int, height: int, rate: Fraction):
         if width % 2 or height % 2:
             raise ValueError(f"H.264 yuv420p needs even dimensions, not {width}x{height}")
-        self.path = Path(path)
-        self.width, self.height = width, height
         self.rate = Fraction(rate)
         # bitexact leaves out the muxer's version string, so bytes do not change with the library build.
-        self._out = av.open(
-            str(self.path), "w", format="mp4", options={"movflags": "+faststart+use_metadata_tags", "fflags": "+bitexact"}
-        )
-        for key, value in (metadata or {}).items():
-            self._out.metadata[key] = value
-        self.stream = self._video_stream(crf, preset)
+        self._out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart", "fflags": "+bitexact"})
+        self.stream = _video_encoder(self._out, width, height, self.rate)
         self.frames = 0
-        self._audio: _AudioOut | None = None
-
-    def _video_stream(self, crf: int, preset: str):
-        stream = self._out.add_stream("libx264", rate=self.rate)
-        stream.width, stream.height = self.width, self.height
-        stream.pix_fmt = "yuv420p"
-        maxrate = int(self.width * self.height * float(self.rate) * MAX_BITS_PER_PIXEL)
-        stream.options = {
-            "crf": str(crf),
-            "preset": preset,
-            "maxrate": str(maxrate),
-            "bufsize": str(maxrate * 2),
-            "threads": str(ENCODER_THREADS),
-            "x264-params": "mbtree=0",
-        }
-        ctx = stream.codec_context
-        ctx.color_primaries = BT709
-        ctx.color_trc = BT709
-        ctx.colorspace = BT709
-        ctx.color_range = MPEG_RANGE
-        return stream
-
-    def add_audio(self, source, *, tempo: float = 1.0, start: float = 0.0) -> None:
-        """Carry a source audio stream; `start` is the video's first timestamp, so both begin together."""
-        self._audio = _AudioOut(self._out, source, tempo=tempo, start=start)
-
-    def mux_audio(self, packet) -> None:
-        """Write one demuxed packet of the source audio stream given to add_audio."""
-        if self._audio is not None:
-            self._audio.feed(packet)
-
-    def write(self, frame: av.VideoFrame) -> None:
-        """Encode a frame (any format and size is converted to yuv420p at the output size)."""
-        if frame.format.name != "yuv420p" or frame.width != self.width or frame.height != self.height:
-            frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-        frame.pts = self.frames
-        frame.time_base = 1 / self.rate
-        frame.color_primaries = BT709
-        frame.color_trc = BT709
-        frame.colorspace = BT709
-        frame.color_range = MPEG_RANGE
-        for packet in self.stream.encode(frame):
-            self._out.mux(packet)
-        self.frames += 1
-
-    def write_yuv(self, planes: np.ndarray) -> None:
-        """Encode a yuv420p frame given as one (h * 3/2, w) uint8 array."""
-        self.write(av.VideoFrame.from_ndarray(planes, format="yuv420p"))
 
     def write_rgb(self, rgb: np.ndarray) -> None:
         """Encode an RGB frame (h, w, 3 uint8), converted with the BT.709 matrix."""
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        self.write(frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"))
+        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        frame.pts = self.frames
+        frame.time_base = 1 / self.rate
+        for packet in self.stream.encode(frame):
+            self._out.mux(packet)
+        self.frames += 1
 
     def close(self) -> None:
-        """Flush the encoders and finish the file."""
+        """Flush the encoder and finish the file."""
         for packet in self.stream.encode():
             self._out.mux(packet)
-        if self._audio is not None:
-            self._audio.flush()
         self._out.close()
-
-    def abort(self) -> None:
-        """Close the file without flushing (the caller removes it)."""
-        try:
-            self._out.close()
-        except av.FFmpegError:
-            pass
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -307,119 +220,4 @@ class VideoWriter:
         if exc_type is None:
             self.close()
         else:
-            self.abort()
-
-
-class _AudioOut:
-    """Source audio into the output: packets copied, or decoded → atempo → AAC."""
-
-    def __init__(self, out, source, *, tempo: float, start: float):
-        self._out = out
-        self._source = source
-        self._shift = start
-        self.copy = tempo == 1.0 and source.codec_context.name in COPYABLE_AUDIO
-        self._graph = None
-        self._samples = 0
-        if self.copy:
-            self.stream = out.add_stream_from_template(source)
-            return
-        rate = source.codec_context.sample_rate or 48000
-        layout = "mono" if source.codec_context.channels == 1 else "stereo"
-        self.stream = out.add_stream("aac", rate=rate)
-        self.stream.layout = layout
-        self.stream.bit_rate = AUDIO_BIT_RATE
-        self._rate = rate
-        self._tempo = tempo
-        self._layout = layout
-        audio_start = float((source.start_time or 0) * source.time_base) if source.time_base else 0.0
-        # Output samples to drop so audio that began before the video's first frame lines up with it.
-        self._skip = max(0, int(round((start - audio_start) * rate / tempo)))
-
-    def feed(self, packet) -> None:
-        if packet.dts is None:
-            return
-        if self.copy:
-            shift = int(round(self._shift / packet.time_base)) if packet.time_base else 0
-            packet.pts -= shift
-            packet.dts -= shift
-            if packet.pts < 0:
-                return
-            packet.stream = self.stream
-            self._out.mux(packet)
-            return
-        try:
-            frames = packet.decode()
-        except (av.FFmpegError, ValueError):
-            # A damaged audio packet is dropped rather than failing the edit.
-            return
-        for frame in frames:
-            self._push(frame)
-
-    def _push(self, frame) -> None:
-        if self._graph is None:
-            self._graph = self._build_graph(frame)
-        self._graph.push(frame)
-        self._drain()
-
-    def _build_graph(self, frame) -> av.filter.Graph:
-        graph = av.filter.Graph()
-        chain = [graph.add_abuffer(template=self._source)]
-        chain.append(
-            graph.add("aformat", f"sample_fmts=fltp:sample_rates={self._rate}:channel_layouts={self._layout}")
-        )
-        for factor in _tempo_factors(self._tempo):
-            chain.append(graph.add("atempo", f"{factor:.6f}"))
-        chain.append(graph.add("abuffersink"))
-        for a, b in zip(chain, chain[1:]):
-            a.link_to(b)
-        graph.configure()
-        return graph
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                frame = self._graph.pull()
-            except (av.BlockingIOError, av.EOFError):
-                return
-            if self._skip:
-                # Audio that starts before the video's first frame is cut so both begin together.
-                cut = min(self._skip, frame.samples)
-                self._skip -= cut
-                if cut == frame.samples:
-                    continue
-                frame = _tail_samples(frame, cut)
-            frame.pts = self._samples
-            frame.time_base = Fraction(1, self._rate)
-            self._samples += frame.samples
-            for packet in self.stream.encode(frame):
-                self._out.mux(packet)
-
-    def flush(self) -> None:
-        if self.copy:
-            return
-        if self._graph is not None:
-            self._graph.push(None)
-            self._drain()
-        for packet in self.stream.encode():
-            self._out.mux(packet)
-
-
-def _tail_samples(frame, cut: int):
-    data = frame.to_ndarray()[:, cut:]
-    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=frame.layout.name)
-    out.sample_rate = frame.sample_rate
-    return out
-
-
-def _tempo_factors(tempo: float) -> list[float]:
-    """Split a tempo change into atempo steps within its 0.5–2.0 range."""
-    factors = []
-    while tempo > 2.0:
-        factors.append(2.0)
-        tempo /= 2.0
-    while tempo < 0.5:
-        factors.append(0.5)
-        tempo /= 0.5
-    if abs(tempo - 1.0) > 1e-6 or not factors:
-        factors.append(tempo)
-    return factors
+            self._out.close()
