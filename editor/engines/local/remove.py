@@ -100,9 +100,8 @@ class Remover:
         gx1, gy1 = gx0 + (gx1 - gx0) // step * step, gy0 + (gy1 - gy0) // step * step
         self.grey_box = (gx0, gy0, gx1, gy1)
         self.grey_size = ((gx1 - gx0) // step, (gy1 - gy0) // step)
-        self.grey_scale = (self.flow_scale, self.flow_scale)
-        sx, sy = self.grey_scale
-        self.flow_size = (max(8, round((bx1 - bx0) * sx)), max(8, round((by1 - by0) * sy)))
+        scale = self.flow_scale
+        self.flow_size = (max(8, round((bx1 - bx0) * scale)), max(8, round((by1 - by0) * scale)))
         self.patch_box = (max(0, x0 - reach), max(0, y0 - reach), min(width, x1 + reach), min(height, y1 + reach))
         px0, py0, px1, py1 = self.patch_box
         # The other frame's own hole: what it cannot lend.
@@ -126,8 +125,8 @@ class Remover:
         self.hole_grid = (gx, gy)  # frame coordinates of the hole's box
         # From the hole's box to the flow's pixels (the same sampling as enlarging the flow to the
         # region), and the flow's vectors from its pixels to the frame's.
-        self.to_flow = np.float32([[sx, 0, (left + 0.5) * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
-        self.enlarge = np.float32([[1 / sx, 0, 0], [0, 1 / sy, 0]])
+        self.to_flow = np.float32([[scale, 0, (left + 0.5) * scale - 0.5], [0, scale, (top + 0.5) * scale - 0.5]])
+        self.enlarge = np.float32([[1 / scale, 0, 0], [0, 1 / scale, 0]])
         # Inpainting reads known pixels around what it fills, so it gets a margin of the region.
         rh, rw = self.hole.shape
         pad = 4 * INPAINT_RADIUS
@@ -167,8 +166,8 @@ class Remover:
         """The region's grey at flow scale in a frame, where the overall motion put it."""
         bx0, by0 = self.box[:2]
         gx0, gy0 = self.grey_box[:2]
-        sx, sy = self.grey_scale
-        matrix = np.float32([[1, 0, (bx0 + shift[0] - gx0) * sx], [0, 1, (by0 + shift[1] - gy0) * sy]])
+        scale = self.flow_scale
+        matrix = np.float32([[1, 0, (bx0 + shift[0] - gx0) * scale], [0, 1, (by0 + shift[1] - gy0) * scale]])
         return cv2.warpAffine(kept.grey, matrix, self.flow_size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
     def _background_flow(self, target_grey: np.ndarray, other_grey: np.ndarray) -> np.ndarray:
