@@ -274,7 +274,6 @@ def test_heavy_grain_on_noise_stays_under_the_bitrate_cap(tmp_path):
     assert bits_per_second < noise.stat().st_size * 8 / seconds / 10
 
 
-
 def test_x264_chooses_its_own_frame_types_whatever_the_source_used(clip, tmp_path):
     """Decoded frames carry their picture type through libavfilter; the encoder must not copy it."""
     no_b = tmp_path / "no-b-frames.mp4"
