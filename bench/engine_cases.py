@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from editor.engines.local import color
+from editor.engines.local.audio import atempo_chain
 
 # Families named by issue 4's targets.
 LOOKS, RELIGHT, REFERENCE, REFRAME, CAMERA, GRAIN, FINISH, TIME, FLOW, REMOVAL, NEXT_SHOT, COMBO = (
@@ -308,15 +309,8 @@ def speed_chain(ctx: Context) -> FfmpegSide:
 
 
 def atempo(factor: float) -> tuple[str, ...]:
-    steps = []
-    while factor > 2.0:
-        steps.append(2.0)
-        factor /= 2.0
-    while factor < 0.5:
-        steps.append(0.5)
-        factor /= 0.5
-    steps.append(factor)
-    return ("-af", ",".join(f"atempo={s:g}" for s in steps), "-c:a", "aac", "-b:a", "160k")
+    """The ffmpeg side retimes its sound with the same atempo steps as the engine."""
+    return ("-af", ",".join(f"atempo={s:g}" for s in atempo_chain(factor)), "-c:a", "aac", "-b:a", "160k")
 
 
 def slow_motion_chain(ctx: Context) -> FfmpegSide:
