@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.video.reformatter
 import cv2
 import numpy as np
 
@@ -15,6 +16,8 @@ from editor.engines import local
 from editor.engines.base import EditRequest
 
 DATA = Path(__file__).parent.parent / "data"
+Interpolation = av.video.reformatter.Interpolation
+EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
 def texture(width: int, height: int, seed: int = 1) -> np.ndarray:
@@ -26,8 +29,9 @@ def texture(width: int, height: int, seed: int = 1) -> np.ndarray:
     return np.clip(smooth + fine // 3, 0, 255).astype(np.uint8)
 
 
-def write_clip(path: Path, frames, *, fps: int = 25, audio_seconds: float = 0.0) -> Path:
-    """Encode RGB frames (near-lossless H.264) with an optional 440 Hz tone."""
+def write_clip(path: Path, frames, *, fps: int = 25, audio_seconds: float = 0.0, colorspace: str | None = None) -> Path:
+    """Encode RGB frames (near-lossless H.264) with an optional 440 Hz tone; with a colorspace
+    ("ITU709", "ITU601"), converted to yuv420p in that matrix with exact rounding."""
     with av.open(str(path), "w", format="mp4") as out:
         stream = None
         for n, rgb in enumerate(frames):
@@ -37,6 +41,8 @@ def write_clip(path: Path, frames, *, fps: int = 25, audio_seconds: float = 0.0)
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"preset": "ultrafast", "qp": "4"}
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if colorspace is not None:
+                frame = frame.reformat(format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG", interpolation=EXACT)
             frame.pts = n
             frame.time_base = Fraction(1, fps)
             for packet in stream.encode(frame):
@@ -69,6 +75,16 @@ def still_clip(path: Path, *, seconds: float = 1.0, size=(320, 240), audio: bool
 def read_frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def read_exact(path: Path, colorspace: str) -> list[np.ndarray]:
+    """Decode to RGB in a given matrix with exact rounding (the default conversion reads about a
+    level dark)."""
+    with av.open(str(path)) as container:
+        return [
+            f.reformat(format="rgb24", src_colorspace=colorspace, src_color_range="MPEG", interpolation=EXACT).to_ndarray()
+            for f in container.decode(video=0)
+        ]
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:

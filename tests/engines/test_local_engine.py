@@ -10,11 +10,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from editor import media
 from editor.engines import local
 from editor.engines.local import source
 from editor.engines.base import EditCancelled, EditRequest, EngineError
+from tests.engines.test_local_clips import edit, read_exact, write_clip
 from tests.media_factory import make_clip
 
 DATA = Path(__file__).parent.parent / "data"
@@ -311,3 +313,60 @@ def test_the_reader_gives_the_same_pictures_with_or_without_frame_threads():
             reader.close()
     assert all(np.array_equal(a, b) for a, b in zip(pictures[True], pictures[False]))
     assert not np.array_equal(pictures[True][0], pictures[True][3])
+
+
+FLAT = ((200, 120, 60), (40, 90, 170))
+MATRIX = {"hd": "ITU709", "sd": "ITU601"}  # what the engine takes an untagged source of that size to be
+
+
+@pytest.fixture(scope="module")
+def flat_clips(tmp_path_factory):
+    """Two flat saturated colours side by side, in HD (BT.709) and in SD (BT.601)."""
+    folder = tmp_path_factory.mktemp("flat")
+    clips = {}
+    for name, size in (("hd", (1280, 720)), ("sd", (320, 240))):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        frame[:, : size[0] // 2] = FLAT[0]
+        frame[:, size[0] // 2 :] = FLAT[1]
+        clips[name] = write_clip(folder / f"{name}.mp4", (frame for _ in range(6)), colorspace=MATRIX[name])
+    return clips
+
+
+@pytest.mark.parametrize("size", ["hd", "sd"])
+@pytest.mark.parametrize(
+    ("prompt", "ratio"),
+    [
+        ("speed up 2x", None),  # straight from the decoder
+        ("crop to vertical, centre crop", "720:1280"),  # straight from the decoder, scaled
+        ("flip it upside down", None),  # yuv420p planes
+        ("zoom in slightly", None),
+        ("slow motion 2x", None),  # RGB (in-betweens)
+        ("remove the masked object", None),  # RGB (removal)
+    ],
+)
+def test_edits_that_leave_colour_alone_keep_the_source_colours(flat_clips, tmp_path, size, prompt, ratio):
+    """Colour goes between the source's matrix, RGB and BT.709 on the way through the engine; none
+    of it may shift a colour (a result edited again would drift further with each version)."""
+    w, h = (1280, 720) if size == "hd" else (320, 240)
+    ratio = ratio or f"{w}:{h}"
+    mask = None
+    if "remove" in prompt:
+        mask = tmp_path / "mask.png"
+        box = np.zeros((h, w), np.uint8)
+        box[h // 3 : h // 2, w // 2 - w // 10 : w // 2 + w // 10] = 255
+        Image.fromarray(box).save(mask)
+    out = tmp_path / "out.mp4"
+    edit(flat_clips[size], out, prompt, ratio=ratio, mask=mask)
+    # The source's own colours, as stored (8-bit YUV holds FLAT to within a level).
+    source = read_exact(flat_clips[size], MATRIX[size])[0]
+    want = [source[:, : w // 2].reshape(-1, 3).mean(0), source[:, w // 2 :].reshape(-1, 3).mean(0)]
+    frames = read_exact(out, "ITU709")
+    ow = frames[0].shape[1]
+    off = np.array([
+        [half.reshape(-1, 3).mean(0) - colour for half, colour in zip((f[:, ow // 8 : 3 * ow // 8], f[:, 5 * ow // 8 : 7 * ow // 8]), want)]
+        for f in frames
+    ])
+    # Storing a colour in another matrix's 8-bit YUV moves a channel by up to a level either way;
+    # a conversion that rounds badly moves every colour the same way, by a level or more.
+    assert np.abs(off).max() < 1.5, off.mean(0)
+    assert abs(off.mean()) < 0.5, off.mean(0)

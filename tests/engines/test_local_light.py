@@ -97,3 +97,34 @@ def test_sharpen_adds_detail_and_soften_removes_it(still, tmp_path):
     source = _detail(read_frames(still)[5])
     assert _detail(_frame(still, tmp_path, "sharpen")) > source * 1.3
     assert _detail(_frame(still, tmp_path, "soften")) < source * 0.5
+
+
+@pytest.mark.parametrize("prompt", ["vignette", "spotlight on the subject", "blue hour"])
+def test_a_neutral_relight_on_yuv_planes_gives_what_it_gives_on_rgb(prompt):
+    """The same gain on R, G and B is the same gain on Y above black and on U and V about their
+    zero: relighting the planes gives the RGB relight's picture, up to what 4:2:0 itself loses."""
+    from editor.engines.local import yuv
+    from editor.engines.local.light import Relight
+    from editor.engines.local.plan import make_plan
+    from tests.engines.test_local_clips import texture
+
+    relight = Relight(make_plan(prompt, ratio="320:240", seed=1, has_reference=False), 320, 240)
+    assert relight.active and relight.neutral
+    picture = texture(320, 240, seed=9)
+    spot = (0.6, 0.4, 0.2)
+    want = relight.apply(picture, spot)
+    got = yuv.to_rgb(relight.apply_yuv(yuv.from_rgb(picture, "ITU709"), spot), "ITU709")
+    subsampling = np.abs(yuv.to_rgb(yuv.from_rgb(want, "ITU709"), "ITU709").astype(float) - want).mean()
+    assert np.abs(got.astype(float) - want).mean() < subsampling + 1.5
+    assert np.abs(got.astype(float) - picture).mean() > subsampling + 5  # it did relight
+
+
+def test_a_tinted_relight_is_not_applied_to_planes():
+    from editor.engines.local import yuv
+    from editor.engines.local.light import Relight
+    from editor.engines.local.plan import make_plan
+
+    relight = Relight(make_plan("light from the left", ratio="320:240", seed=1, has_reference=False), 320, 240)
+    assert relight.active and not relight.neutral
+    with pytest.raises(ValueError):
+        relight.apply_yuv(yuv.new(320, 240))

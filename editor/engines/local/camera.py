@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from editor.engines.local import yuv
 from editor.engines.local.plan import EditPlan
 from editor.engines.local.subject import SubjectTrack
 
@@ -22,6 +23,17 @@ SHAKE_PIXELS = 0.012  # of the window's width, at strength 1
 SHAKE_DEGREES = 0.6
 # A window that maps the frame onto itself (warping it gives the same pixels).
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def _flip_code(shape: tuple[int, ...], m: np.ndarray) -> int | None:
+    """Return cv2.flip's code when the map is a mirror of the whole image onto itself (warping
+    would give the same pixels), else None."""
+    h, w = shape[:2]
+    for code, (sx, sy) in ((1, (-1, 1)), (0, (1, -1)), (-1, (-1, -1))):
+        flip = np.array([[sx, 0.0, w - 1.0 if sx < 0 else 0.0], [0.0, sy, h - 1.0 if sy < 0 else 0.0]])
+        if np.abs(m - flip).max() < 1e-6:
+            return code
+    return None
 
 
 @dataclass(frozen=True)
@@ -197,42 +209,67 @@ class Camera:
         cy = self.src_h / 2 if half_h * 2 >= self.src_h else min(max(cy, half_h), self.src_h - half_h)
         return cx, cy
 
-    def matrix(self, window: Window, work_scale: float) -> np.ndarray:
-        """Return the 2×3 map from output pixels to work-frame pixels."""
+    def matrix(self, window: Window, work_scale: float, plane: float = 1.0) -> np.ndarray:
+        """Return the 2×3 map from output pixels to work-frame pixels (for a plane sampled at
+        `plane` times the frame's size: 0.5 for yuv420p chroma)."""
         rad = math.radians(window.angle)
         cos, sin = math.cos(rad), math.sin(rad)
         k = window.k * work_scale
         sx = -k if window.flip_x else k
         sy = -k if window.flip_y else k
         linear = np.array([[cos * sx, sin * sy], [-sin * sx, cos * sy]])
-        centre_out = np.array([self.out_w / 2, self.out_h / 2])
-        centre_src = np.array([window.cx, window.cy]) * work_scale
+        centre_out = np.array([self.out_w / 2, self.out_h / 2]) * plane
+        centre_src = np.array([window.cx, window.cy]) * work_scale * plane
         # Window geometry is in continuous coordinates; OpenCV's pixel centres sit at +0.5 of those.
         offset = centre_src - 0.5 - linear @ (centre_out - 0.5)
         return np.hstack([linear, offset[:, None]])
 
     def render(self, rgb: np.ndarray, window: Window, work_scale: float) -> np.ndarray:
-        """Warp a work frame through a window to the output size (the frame itself, not a copy, when
-        the window maps it onto itself: warping would give the same pixels)."""
+        """Warp an RGB work frame through a window to the output size (the frame itself, not a
+        copy, when the window maps it onto itself: warping would give the same pixels)."""
         m = self.matrix(window, work_scale)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        if not self.wide:
-            if rgb.shape[:2] == (self.out_h, self.out_w) and np.abs(m - IDENTITY).max() < 1e-6:
-                return rgb
-            return cv2.warpAffine(rgb, m, (self.out_w, self.out_h), flags=flags, borderMode=cv2.BORDER_REFLECT101)
-        out = self._blurred_fill(rgb)
-        cv2.warpAffine(rgb, m, (self.out_w, self.out_h), dst=out, flags=flags, borderMode=cv2.BORDER_TRANSPARENT)
+        if self._is_identity(rgb.shape, m):
+            return rgb
+        return self._warp(rgb, m, (self.out_w, self.out_h), 0)
+
+    def render_yuv(self, packed: np.ndarray, window: Window, work_scale: float) -> np.ndarray:
+        """Warp a yuv420p work frame (packed, see yuv.py) through a window to the output size:
+        the luma plane and the two chroma planes each in one warp (the frame itself when the
+        window maps it onto itself)."""
+        m = self.matrix(window, work_scale)
+        if self._is_identity((packed.shape[0] * 2 // 3, packed.shape[1]), m):
+            return packed
+        out = yuv.new(self.out_w, self.out_h)
+        chroma = self.matrix(window, work_scale, plane=0.5)
+        for src, dst, mat, black in zip(yuv.planes(packed), yuv.planes(out), (m, chroma, chroma), yuv.BLACKS):
+            self._warp(src, mat, (dst.shape[1], dst.shape[0]), black, dst)
         return out
 
-    def _blurred_fill(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        cw, ch = fill_crop(w, h, self.out_w, self.out_h)
+    def _is_identity(self, shape: tuple[int, ...], m: np.ndarray) -> bool:
+        return not self.wide and shape[:2] == (self.out_h, self.out_w) and np.abs(m - IDENTITY).max() < 1e-6
+
+    def _warp(self, image: np.ndarray, m: np.ndarray, size: tuple[int, int], black: int, dst: np.ndarray | None = None) -> np.ndarray:
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        if not self.wide:
+            if size == (image.shape[1], image.shape[0]) and (code := _flip_code(image.shape, m)) is not None:
+                return cv2.flip(image, code, dst=dst)
+            return cv2.warpAffine(image, m, size, dst=dst, flags=flags, borderMode=cv2.BORDER_REFLECT101)
+        out = self._blurred_fill(image, size, black, dst)
+        cv2.warpAffine(image, m, size, dst=out, flags=flags, borderMode=cv2.BORDER_TRANSPARENT)
+        return out
+
+    def _blurred_fill(self, image: np.ndarray, size: tuple[int, int], black: int, dst: np.ndarray | None) -> np.ndarray:
+        """The wide shot's background: the frame cropped to the output's shape, blurred, and
+        darkened to three fifths (toward `black`, the plane's level for black)."""
+        h, w = image.shape[:2]
+        out_w, out_h = size
+        cw, ch = fill_crop(w, h, out_w, out_h)
         x, y = int((w - cw) / 2), int((h - ch) / 2)
-        crop = rgb[y : y + int(ch), x : x + int(cw)]
-        small = cv2.resize(crop, (max(8, self.out_w // 16), max(8, self.out_h // 16)), interpolation=cv2.INTER_AREA)
+        crop = image[y : y + int(ch), x : x + int(cw)]
+        small = cv2.resize(crop, (max(8, out_w // 16), max(8, out_h // 16)), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (0, 0), 2.0)
-        small = (small.astype(np.uint16) * 3 // 5).astype(np.uint8)
-        return cv2.resize(small, (self.out_w, self.out_h), interpolation=cv2.INTER_LINEAR)
+        small = ((small.astype(np.uint16) * 3 + 2 * black) // 5).astype(np.uint8)
+        return cv2.resize(small, size, dst=dst, interpolation=cv2.INTER_LINEAR)
 
     def to_output(self, window: Window, x: float, y: float) -> tuple[float, float]:
         """Map a source pixel to output pixels through a window."""

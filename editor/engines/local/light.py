@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from editor.engines.local import yuv
 from editor.engines.local.plan import EditPlan
 
 # Gains are stored as uint8 × 1/128, so a map spans 0 to 1.99 and applies with one cv2.multiply.
@@ -100,12 +101,16 @@ class Relight:
         self.spot_strength = spot.params["strength"] if spot else 0.0
         self.static = static
         self.active = bool(parts) or bool(self.spot_strength)
+        # The same gain on R, G and B scales Y above black and U and V about their zero alike, so
+        # a neutral relight can be applied to yuv420p planes with the same result (see apply_yuv).
+        self.neutral = bool(np.all(static == static[..., :1]))
         self._static_full = None if self.spot_strength else self._full(static)
+        self._static_planes = None
 
-    def _full(self, gains: np.ndarray) -> np.ndarray:
+    def _full(self, gains: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         # Quantised at the small size, then enlarged as uint8: a frame-sized float map is never made.
         small = np.clip(gains * GAIN_ONE + 0.5, 0, 255).astype(np.uint8)
-        return cv2.resize(small, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(small, size or (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
     def apply(self, rgb: np.ndarray, spot: tuple[float, float, float] | None = None) -> np.ndarray:
         """Relight an output-sized RGB frame; `spot` is the subject's (x, y, radius) as fractions."""
@@ -116,3 +121,32 @@ class Relight:
             pool = spotlight(self.map_w, self.map_h, cx, cy, radius, self.spot_strength)
             gains = self._full(self.static * pool)
         return cv2.multiply(rgb, gains, scale=1 / GAIN_ONE)
+
+    def apply_yuv(self, packed: np.ndarray, spot: tuple[float, float, float] | None = None) -> np.ndarray:
+        """Relight an output-sized yuv420p frame (packed, see yuv.py) with a neutral map; returns a
+        new frame. Y moves away from black and U, V away from their zero by the gain, as they do
+        when R, G and B are all multiplied by it; Y stops at white, as it does from RGB."""
+        if not self.neutral:
+            raise ValueError("A tinted relight needs RGB frames.")
+        if self._static_planes is not None:
+            luma_gain, chroma_gain = self._static_planes
+        else:
+            gains = self.static[..., 0]
+            if self.spot_strength:
+                cx, cy, radius = spot if spot is not None else (0.5, 0.45, 0.25)
+                gains = gains * spotlight(self.map_w, self.map_h, cx, cy, radius, self.spot_strength)[..., 0]
+            luma_gain = self._full(gains)
+            chroma_gain = self._full(gains, (self.width // 2, self.height // 2))
+            if not self.spot_strength:
+                self._static_planes = luma_gain, chroma_gain
+        out = yuv.new(self.width, self.height)
+        (y, u, v), (out_y, out_u, out_v) = yuv.planes(packed), yuv.planes(out)
+        lifted = cv2.multiply(cv2.subtract(y, yuv.LUMA_BLACK), luma_gain, scale=1 / GAIN_ONE)
+        cv2.min(cv2.add(lifted, yuv.LUMA_BLACK), yuv.LUMA_WHITE, dst=out_y)
+        zero = np.full(u.shape, yuv.CHROMA_ZERO, np.uint8)
+        for plane, dst in ((u, out_u), (v, out_v)):
+            # Above and below zero separately, so every step stays in saturating uint8.
+            above = cv2.multiply(cv2.subtract(plane, zero), chroma_gain, scale=1 / GAIN_ONE)
+            below = cv2.multiply(cv2.subtract(zero, plane), chroma_gain, scale=1 / GAIN_ONE)
+            cv2.subtract(cv2.add(zero, above), below, dst=dst)
+        return out

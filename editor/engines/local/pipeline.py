@@ -11,6 +11,9 @@
 
 When an edit needs no per-pixel work in numpy (only colour, a fixed crop, time selection and
 grain) the frames go straight from the decoder into a libavfilter graph (crop, scale, lut3d).
+Otherwise the pixel work is done on the decoded yuv420p planes where it can be (removal, the
+camera, a relight that is the same on R, G and B) and in RGB where it cannot (in-between frames,
+a tinted relight).
 Frames are pulled one at a time, so memory does not grow with the clip's length.
 """
 
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import av
 import av.filter
+import av.video.reformatter
 import cv2
 import numpy as np
 from PIL import Image
@@ -35,7 +39,7 @@ from editor.engines.base import (
     ProgressFn,
     ratio_size,
 )
-from editor.engines.local import color, flow, source, subject, timeline
+from editor.engines.local import color, flow, source, subject, timeline, yuv
 from editor.engines.local.audio import AudioTrack
 from editor.engines.local.camera import Camera, fill_crop
 from editor.engines.local.light import Relight
@@ -56,8 +60,14 @@ STATS_SAMPLES = 24
 # lut3d grades planar float RGB with SIMD: measured here 2.5 times faster than on 8-bit planes,
 # the float conversion included, and without 8-bit rounding between the grade's steps.
 LUT_FORMAT = "gbrpf32le"
+# libswscale's default conversions from YUV to RGB and from one matrix to another read about a
+# level dark (more on some colours); exact rounding with full chroma interpolation reads true (see
+# yuv.py). A result edited again would otherwise drift darker with each version.
+EXACT_FLAGS = "accurate_rnd+full_chroma_int"
+_Interpolation = av.video.reformatter.Interpolation
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
+JPEG_RANGE = 2
 # Source frames kept: removal looks this far ahead (decoded frames, converted when asked for);
 # anything else needs at most two converted frames at once, the neighbours of an in-between frame
 # (a next shot's held frame is one of them, or the only one).
@@ -276,6 +286,12 @@ def _link(graph, nodes: list) -> None:
     graph.configure()
 
 
+def _flags(matrix: str) -> str:
+    """libswscale flags for a scale from a source in `matrix`: BT.709 sources are read true by the
+    fast path, other matrices need exact rounding (see EXACT_FLAGS)."""
+    return "bicubic" if matrix == "bt709" else f"bicubic+{EXACT_FLAGS}"
+
+
 def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_path: Path | None, plan: EditPlan):
     """Crop to the ratio, scale, grade and finish in libavfilter, straight from decoded frames."""
     graph = av.filter.Graph()
@@ -286,12 +302,12 @@ def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_
     matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
     nodes.append(graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}"))
     if lut_path is not None:
-        nodes.append(graph.add("scale", f"{width}:{height}:flags=bicubic:in_color_matrix={matrix}"))
+        nodes.append(graph.add("scale", f"{width}:{height}:flags={_flags(matrix)}:in_color_matrix={matrix}"))
         nodes.append(graph.add("format", LUT_FORMAT))
         nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
         nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
     else:
-        nodes.append(graph.add("scale", f"{width}:{height}:flags=bicubic:in_color_matrix={matrix}:out_color_matrix=bt709:out_range=tv"))
+        nodes.append(graph.add("scale", f"{width}:{height}:flags={_flags(matrix)}:in_color_matrix={matrix}:out_color_matrix=bt709:out_range=tv"))
     nodes.append(graph.add("format", "yuv420p"))
     nodes += _finish_filters(graph, plan)
     nodes.append(graph.add("buffersink"))
@@ -314,6 +330,26 @@ def _rgb_graph(width: int, height: int, rate: Fraction, lut_path: Path | None, p
     return graph
 
 
+def _yuv_graph(width: int, height: int, info: source.SourceInfo, lut_path: Path | None, plan: EditPlan):
+    """Grade and finish output-sized yuv420p frames from numpy (in the source's matrix), ending in
+    BT.709 yuv420p."""
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(width=width, height=height, format="yuv420p", time_base=1 / info.rate)]
+    matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
+    if lut_path is not None:
+        nodes.append(graph.add("scale", f"flags={_flags(matrix)}:in_color_matrix={matrix}:in_range=tv"))
+        nodes.append(graph.add("format", LUT_FORMAT))
+        nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
+        nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
+    elif matrix != "bt709":
+        nodes.append(graph.add("scale", f"flags={_flags(matrix)}:in_color_matrix={matrix}:in_range=tv:out_color_matrix=bt709:out_range=tv"))
+    nodes.append(graph.add("format", "yuv420p"))
+    nodes += _finish_filters(graph, plan)
+    nodes.append(graph.add("buffersink"))
+    _link(graph, nodes)
+    return graph
+
+
 def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _Encoder, progress) -> None:
     stream = reader.stream
     encoder.start(_direct_graph(stream, info, width, height, lut_path, plan))
@@ -326,48 +362,62 @@ def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _
 
 
 class _WorkFrames:
-    """Source frames as RGB arrays at the working size.
+    """Source frames at the working size: packed yuv420p arrays (see yuv.py) for the planar path,
+    RGB arrays otherwise.
 
     Without removal, two converted frames are cached around the frame being made: an in-between
     needs its two neighbours, a next shot holds one. Removal keeps its own pieces of each frame it
     borrows from (see Remover) and looks up to 18 frames ahead, so here it keeps the decoded frames
-    it will still make, from the one being made to the farthest one looked at, and converts a frame
-    each time it is asked for one. The reader then only ever steps forward (or backward by chunks
+    it will still make, from the one being made to the farthest one looked at, and hands removal a
+    frame's planes each time it asks. The reader then only ever steps forward (or backward by chunks
     for a reversed timeline) instead of seeking back for a frame it already passed.
     """
 
-    def __init__(self, reader: source.FrameReader, info: source.SourceInfo, size: tuple[int, int]):
+    def __init__(self, reader: source.FrameReader, info: source.SourceInfo, size: tuple[int, int], planar: bool = False):
         self.reader = reader
         self.info = info
         self.size = size
-        self.rgb_cache: dict[int, np.ndarray] = {}
+        self.planar = planar
+        self.cache: dict[int, np.ndarray] = {}
         self.decoded: dict[int, av.VideoFrame] = {}
         self.clean_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.remover: Remover | None = None
         self.keep = WORK_CACHE
         self.centre = 0
 
-    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+    def _convert(self, frame: av.VideoFrame, planar: bool) -> np.ndarray:
         width, height = self.size
         scaled = (width, height) != (frame.width, frame.height)
+        full = "JPEG" if frame.color_range == JPEG_RANGE else None  # a yuvj format says so itself
+        if planar:
+            # The source's own matrix is kept; the encoder's graph converts to BT.709.
+            if not scaled and frame.format.name == "yuv420p" and full is None:
+                return frame.to_ndarray()
+            return frame.reformat(
+                width=width, height=height, format="yuv420p", src_color_range=full, dst_color_range="MPEG",
+                interpolation="AREA" if scaled else None,
+            ).to_ndarray()
+        if not scaled and frame.format.name == "yuv420p" and full is None:
+            return yuv.to_rgb(frame.to_ndarray(), self.info.colorspace)
         return frame.reformat(
-            width=width, height=height, format="rgb24", src_colorspace=self.info.colorspace,
-            interpolation="AREA" if scaled else None,
+            width=width, height=height, format="rgb24", src_colorspace=self.info.colorspace, src_color_range=full,
+            interpolation=(_Interpolation.AREA if scaled else _Interpolation.BILINEAR) | yuv.EXACT,
         ).to_ndarray()
+
+    def planes(self, index: int) -> np.ndarray:
+        """Return a source frame's planes as a new packed array (what removal works on)."""
+        return self._convert(self._decode(index), planar=True)
 
     def _nearest_first(self, index: int) -> tuple[int, int]:
         return abs(index - self.centre), index
 
-    def rgb(self, index: int) -> np.ndarray:
-        """Return a frame in RGB: without removal a cached array (not to be written to), with
-        removal a new one."""
-        if self.remover is not None:
-            return self._convert(self._decode(index))
-        if index not in self.rgb_cache:
-            self.rgb_cache[index] = self._convert(self.reader.frame(index))
-            while len(self.rgb_cache) > self.keep:
-                del self.rgb_cache[max(self.rgb_cache, key=self._nearest_first)]
-        return self.rgb_cache[index]
+    def _work(self, index: int) -> np.ndarray:
+        """Return a source frame converted (a cached array, not to be written to)."""
+        if index not in self.cache:
+            self.cache[index] = self._convert(self.reader.frame(index), self.planar)
+            while len(self.cache) > self.keep:
+                del self.cache[max(self.cache, key=self._nearest_first)]
+        return self.cache[index]
 
     def _decode(self, index: int) -> av.VideoFrame:
         if index in self.decoded:
@@ -391,9 +441,10 @@ class _WorkFrames:
     def get(self, index: int) -> np.ndarray:
         self.centre = index
         if self.remover is None:
-            return self.rgb(index)
+            return self._work(index)
         if index not in self.clean_cache:
-            self.clean_cache[index] = self.remover.clean(index)
+            clean = self.remover.clean(index)
+            self.clean_cache[index] = clean if self.planar else yuv.to_rgb(clean, self.info.colorspace)
             # Made: removal has kept what it borrows from this frame.
             self.decoded.pop(index, None)
             if len(self.clean_cache) > 2:
@@ -413,24 +464,37 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     work_scale = 1.0 if smallest <= 1.25 else 1.0 / smallest
     work_size = (max(16, int(round(info.width * work_scale / 2)) * 2), max(16, int(round(info.height * work_scale / 2)) * 2))
     work_scale = work_size[0] / info.width
-    frames = _WorkFrames(reader, info, work_size)
+    # Removal, geometry and a neutral relight work on the decoded yuv420p planes; in-betweens and
+    # a tinted relight need RGB.
+    planar = all(line.sources(j)[2] == 0 for j in range(total)) and (relight.neutral or not relight.active)
+    frames = _WorkFrames(reader, info, work_size, planar=planar)
     if plan.op("remove"):
-        frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.rgb)
+        frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.planes, info.colorspace)
         frames.keep = REMOVAL_CACHE
     try:
         interpolator = flow.Interpolator()
-        encoder.start(_rgb_graph(width, height, info.rate, lut_path, plan))
+        if planar:
+            encoder.start(_yuv_graph(width, height, info, lut_path, plan))
+        else:
+            encoder.start(_rgb_graph(width, height, info.rate, lut_path, plan))
         for j in range(total):
             a, b, fraction = line.sources(j)
-            if fraction:
-                picture = interpolator.between((a, b), frames.get(a), frames.get(b), fraction)
-            else:
-                picture = frames.get(a)
             window = windows[j]
-            picture = camera.render(picture, window, work_scale)
-            if relight.active:
-                picture = relight.apply(picture, _spot(camera, window, track, a + (b - a) * fraction))
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            spot = _spot(camera, window, track, a + (b - a) * fraction) if relight.active else None
+            if planar:
+                picture = camera.render_yuv(frames.get(a), window, work_scale)
+                if relight.active:
+                    picture = relight.apply_yuv(picture, spot)
+                frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+            else:
+                if fraction:
+                    picture = interpolator.between((a, b), frames.get(a), frames.get(b), fraction)
+                else:
+                    picture = frames.get(a)
+                picture = camera.render(picture, window, work_scale)
+                if relight.active:
+                    picture = relight.apply(picture, spot)
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.time_base = 1 / info.rate
             encoder.push(frame, j)
             progress((j + 1) / total)
@@ -543,7 +607,7 @@ def _clip_stats(info: source.SourceInfo, progress) -> tuple:
     reader = source.FrameReader(info)
     try:
         for n, (_, frame) in enumerate(reader.frames(wanted)):
-            small = frame.reformat(width=160, height=max(2, round(160 * frame.height / frame.width)), format="rgb24", src_colorspace=info.colorspace)
+            small = frame.reformat(width=160, height=max(2, round(160 * frame.height / frame.width)), format="rgb24", src_colorspace=info.colorspace, interpolation=_Interpolation.BILINEAR | yuv.EXACT)
             samples.append(small.to_ndarray().reshape(-1, 3))
             progress((n + 1) / len(wanted))
     finally:

@@ -9,6 +9,10 @@ shows is inpainted (OpenCV's Telea method).
 
 Frames are not held: each is looked at once, and only the pieces removal borrows from it are kept
 (the frame's overview, the region's grey and the pixels within reach of the hole).
+
+Frames come and go as yuv420p planes (see yuv.py). Motion is measured on luma; only the pixels
+around the hole are converted to RGB to be filled, and only the hole's pixels (with the chroma
+samples they share) are written back, so the rest of every frame leaves removal as it came in.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from editor.engines.base import EngineError
-from editor.engines.local import flow
+from editor.engines.local import flow, yuv
 
 # Frames looked at for background, nearest first.
 OFFSETS = (-2, 2, -5, 5, -10, 10, -18, 18)
@@ -62,21 +66,25 @@ def load_mask(path: Path, width: int, height: int) -> np.ndarray:
 class _Kept(NamedTuple):
     """What removal keeps of a frame it may borrow background from (a frame itself is not kept)."""
 
-    overview: np.ndarray  # the whole frame, small and grey, the hole greyed out: overall motion
-    grey: np.ndarray  # the region and its reach, grey at flow scale: flow
+    overview: np.ndarray  # the whole frame's luma, small, the hole greyed out: overall motion
+    grey: np.ndarray  # the region and its reach, luma at flow scale: flow
     patch: np.ndarray  # the hole's box and its reach, RGB at full size: the pixels borrowed
 
 
 class Remover:
     """Remove a masked region from the frames of a clip, one frame at a time.
 
-    get_frame(index) returns a frame as a new RGB array. Each frame is looked at once, when it is
-    first needed, and only the pieces around the hole that removal borrows from are kept.
+    get_frame(index) returns a frame as a new packed yuv420p array, in the matrix `colorspace`.
+    Each frame is looked at once, when it is first needed, and only the pieces around the hole that
+    removal borrows from are kept.
     """
 
-    def __init__(self, mask_path: Path, width: int, height: int, count: int, get_frame: Callable[[int], np.ndarray]):
+    def __init__(
+        self, mask_path: Path, width: int, height: int, count: int, get_frame: Callable[[int], np.ndarray], colorspace: str
+    ):
         self.count = count
         self.get_frame = get_frame
+        self.colorspace = colorspace
         mask = load_mask(mask_path, width, height)
         grow = max(3, int(round(0.008 * max(width, height))))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
@@ -102,7 +110,7 @@ class Remover:
         self.grey_size = ((gx1 - gx0) // step, (gy1 - gy0) // step)
         scale = self.flow_scale
         self.flow_size = (max(8, round((bx1 - bx0) * scale)), max(8, round((by1 - by0) * scale)))
-        self.patch_box = (max(0, x0 - reach), max(0, y0 - reach), min(width, x1 + reach), min(height, y1 + reach))
+        self.patch_box = yuv.even_box((max(0, x0 - reach), max(0, y0 - reach), min(width, x1 + reach), min(height, y1 + reach)), width, height)
         px0, py0, px1, py1 = self.patch_box
         # The other frame's own hole: what it cannot lend.
         self.patch_hole = self.mask[py0:py1, px0:px1].astype(np.uint8) * 255
@@ -130,21 +138,29 @@ class Remover:
         # Inpainting reads known pixels around what it fills, so it gets a margin of the region.
         rh, rw = self.hole.shape
         pad = 4 * INPAINT_RADIUS
-        self.inpaint_box = (slice(max(0, top - pad), min(rh, bottom + pad)), slice(max(0, left - pad), min(rw, right + pad)))
+        # What is converted to RGB to be filled (frame pixels, whole chroma samples): the hole's box
+        # and that margin.
+        self.area = yuv.even_box(
+            (bx0 + max(0, left - pad), by0 + max(0, top - pad), bx0 + min(rw, right + pad), by0 + min(rh, bottom + pad)), width, height
+        )
+        ax0, ay0, ax1, ay1 = self.area
+        self.area_hole = self.mask[ay0:ay1, ax0:ax1]
+        self.hole_in_area = (slice(by0 + top - ay0, by0 + bottom - ay0), slice(bx0 + left - ax0, bx0 + right - ax0))
 
     def _keep(self, index: int) -> _Kept:
         """Look at a frame once and keep what removal borrows from it."""
         kept = self.kept.get(index)
         if kept is None:
-            rgb = self.get_frame(index)
+            packed = self.get_frame(index)
+            luma = yuv.planes(packed)[0]
             w, h = self.overview_size
             step = self.overview_step
-            overview = cv2.resize(cv2.cvtColor(rgb[: h * step, : w * step], cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+            overview = cv2.resize(luma[: h * step, : w * step], (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
             overview[self.overview_hole] = overview[~self.overview_hole].mean()
             gx0, gy0, gx1, gy1 = self.grey_box
-            grey = cv2.resize(cv2.cvtColor(rgb[gy0:gy1, gx0:gx1], cv2.COLOR_RGB2GRAY), self.grey_size, interpolation=cv2.INTER_AREA)
-            px0, py0, px1, py1 = self.patch_box
-            kept = self.kept[index] = _Kept(overview, grey, rgb[py0:py1, px0:px1].copy())
+            grey = cv2.resize(luma[gy0:gy1, gx0:gx1], self.grey_size, interpolation=cv2.INTER_AREA)
+            patch = yuv.to_rgb(yuv.crop(packed, self.patch_box), self.colorspace)
+            kept = self.kept[index] = _Kept(overview, grey, patch)
         return kept
 
     def _forget(self, index: int) -> None:
@@ -262,15 +278,14 @@ class Remover:
         return others
 
     def clean(self, index: int) -> np.ndarray:
-        """Return frame `index` with the masked region removed."""
+        """Return frame `index` (packed yuv420p) with the masked region removed."""
         self._forget(index)
         target_grey = self._region_grey(self._keep(index), (0.0, 0.0))
-        frame = self.get_frame(index)
-        bx0, by0, bx1, by1 = self.box
-        region = frame[by0:by1, bx0:bx1]
+        packed = self.get_frame(index)
+        area = yuv.to_rgb(yuv.crop(packed, self.area), self.colorspace)
         # Only the hole's bounding box is ever filled: the rest of the region is there to measure flow.
         rows, cols = self.hole_box
-        hole_region = region[rows, cols]
+        hole_region = area[self.hole_in_area]
         need = self.hole[rows, cols].copy()
         others = self._others(index)
         # The nearest frame is aligned here, the others meanwhile on the helper thread; all are used
@@ -297,11 +312,12 @@ class Remover:
         wait(later)
         hole_region[:] = filled
         if need.any():
-            inpaint_rows, inpaint_cols = self.inpaint_box
-            around = np.zeros((inpaint_rows.stop - inpaint_rows.start, inpaint_cols.stop - inpaint_cols.start), bool)
-            around[rows.start - inpaint_rows.start : rows.stop - inpaint_rows.start, cols.start - inpaint_cols.start : cols.stop - inpaint_cols.start] = need
-            self._inpaint(region[inpaint_rows, inpaint_cols], around)
-        return frame
+            around = np.zeros(self.area_hole.shape, bool)
+            around[self.hole_in_area] = need
+            self._inpaint(area, around)
+        # Everything filled lies in the hole: only its pixels are written back.
+        yuv.paste(packed, yuv.from_rgb(area, self.colorspace), self.area, self.area_hole)
+        return packed
 
     def close(self) -> None:
         self.helper.shutdown(wait=True)
