@@ -280,16 +280,29 @@ def _finish_filters(graph, plan: EditPlan) -> list:
     return steps
 
 
-def _link(graph, nodes: list) -> None:
+def _end(graph, nodes: list, plan: EditPlan):
+    """End a graph in yuv420p with the plan's finish, link its nodes in order and configure it."""
+    nodes = [*nodes, graph.add("format", "yuv420p"), *_finish_filters(graph, plan), graph.add("buffersink")]
     for a, b in zip(nodes, nodes[1:]):
         a.link_to(b)
     graph.configure()
+    return graph
 
 
 def _flags(matrix: str) -> str:
     """libswscale flags for a scale from a source in `matrix`: BT.709 sources are read true by the
     fast path, other matrices need exact rounding (see EXACT_FLAGS)."""
     return "bicubic" if matrix == "bt709" else f"bicubic+{EXACT_FLAGS}"
+
+
+def _grade(graph, lut_path: Path, to_rgb: str) -> list:
+    """YUV to planar float RGB (the scale filter's arguments `to_rgb`), the LUT, and back to BT.709."""
+    return [
+        graph.add("scale", to_rgb),
+        graph.add("format", LUT_FORMAT),
+        graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"),
+        graph.add("scale", "out_color_matrix=bt709:out_range=tv"),
+    ]
 
 
 def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_path: Path | None, plan: EditPlan):
@@ -302,17 +315,10 @@ def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_
     matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
     nodes.append(graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}"))
     if lut_path is not None:
-        nodes.append(graph.add("scale", f"{width}:{height}:flags={_flags(matrix)}:in_color_matrix={matrix}"))
-        nodes.append(graph.add("format", LUT_FORMAT))
-        nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
-        nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
+        nodes += _grade(graph, lut_path, f"{width}:{height}:flags={_flags(matrix)}:in_color_matrix={matrix}")
     else:
         nodes.append(graph.add("scale", f"{width}:{height}:flags={_flags(matrix)}:in_color_matrix={matrix}:out_color_matrix=bt709:out_range=tv"))
-    nodes.append(graph.add("format", "yuv420p"))
-    nodes += _finish_filters(graph, plan)
-    nodes.append(graph.add("buffersink"))
-    _link(graph, nodes)
-    return graph
+    return _end(graph, nodes, plan)
 
 
 def _rgb_graph(width: int, height: int, rate: Fraction, lut_path: Path | None, plan: EditPlan):
@@ -323,11 +329,7 @@ def _rgb_graph(width: int, height: int, rate: Fraction, lut_path: Path | None, p
         nodes.append(graph.add("format", LUT_FORMAT))
         nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
     nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
-    nodes.append(graph.add("format", "yuv420p"))
-    nodes += _finish_filters(graph, plan)
-    nodes.append(graph.add("buffersink"))
-    _link(graph, nodes)
-    return graph
+    return _end(graph, nodes, plan)
 
 
 def _yuv_graph(width: int, height: int, info: source.SourceInfo, lut_path: Path | None, plan: EditPlan):
@@ -337,17 +339,10 @@ def _yuv_graph(width: int, height: int, info: source.SourceInfo, lut_path: Path 
     nodes = [graph.add_buffer(width=width, height=height, format="yuv420p", time_base=1 / info.rate)]
     matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
     if lut_path is not None:
-        nodes.append(graph.add("scale", f"flags={_flags(matrix)}:in_color_matrix={matrix}:in_range=tv"))
-        nodes.append(graph.add("format", LUT_FORMAT))
-        nodes.append(graph.add("lut3d", f"file={lut_path}:interp=tetrahedral"))
-        nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
+        nodes += _grade(graph, lut_path, f"flags={_flags(matrix)}:in_color_matrix={matrix}:in_range=tv")
     elif matrix != "bt709":
         nodes.append(graph.add("scale", f"flags={_flags(matrix)}:in_color_matrix={matrix}:in_range=tv:out_color_matrix=bt709:out_range=tv"))
-    nodes.append(graph.add("format", "yuv420p"))
-    nodes += _finish_filters(graph, plan)
-    nodes.append(graph.add("buffersink"))
-    _link(graph, nodes)
-    return graph
+    return _end(graph, nodes, plan)
 
 
 def _render_direct(plan, info, line, reader, width, height, lut_path, encoder: _Encoder, progress) -> None:
