@@ -112,14 +112,16 @@ class Relight:
         small = np.clip(gains * GAIN_ONE + 0.5, 0, 255).astype(np.uint8)
         return cv2.resize(small, size or (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
+    def _small(self, spot: tuple[float, float, float] | None) -> np.ndarray:
+        """The map at its small size, with the spotlight's pool (if any) where `spot` says."""
+        if not self.spot_strength:
+            return self.static
+        cx, cy, radius = spot if spot is not None else (0.5, 0.45, 0.25)
+        return self.static * spotlight(self.map_w, self.map_h, cx, cy, radius, self.spot_strength)
+
     def apply(self, rgb: np.ndarray, spot: tuple[float, float, float] | None = None) -> np.ndarray:
         """Relight an output-sized RGB frame; `spot` is the subject's (x, y, radius) as fractions."""
-        if self._static_full is not None:
-            gains = self._static_full
-        else:
-            cx, cy, radius = spot if spot is not None else (0.5, 0.45, 0.25)
-            pool = spotlight(self.map_w, self.map_h, cx, cy, radius, self.spot_strength)
-            gains = self._full(self.static * pool)
+        gains = self._static_full if self._static_full is not None else self._full(self._small(spot))
         return cv2.multiply(rgb, gains, scale=1 / GAIN_ONE)
 
     def apply_yuv(self, packed: np.ndarray, spot: tuple[float, float, float] | None = None) -> np.ndarray:
@@ -131,10 +133,7 @@ class Relight:
         if self._static_planes is not None:
             luma_gain, chroma_gain = self._static_planes
         else:
-            gains = self.static[..., 0]
-            if self.spot_strength:
-                cx, cy, radius = spot if spot is not None else (0.5, 0.45, 0.25)
-                gains = gains * spotlight(self.map_w, self.map_h, cx, cy, radius, self.spot_strength)[..., 0]
+            gains = self._small(spot)[..., 0]
             luma_gain = self._full(gains)
             chroma_gain = self._full(gains, (self.width // 2, self.height // 2))
             if not self.spot_strength:

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import av
 import av.filter
-import av.video.reformatter
 import cv2
 import numpy as np
 from PIL import Image
@@ -64,7 +63,6 @@ LUT_FORMAT = "gbrpf32le"
 # level dark (more on some colours); exact rounding with full chroma interpolation reads true (see
 # yuv.py). A result edited again would otherwise drift darker with each version.
 EXACT_FLAGS = "accurate_rnd+full_chroma_int"
-_Interpolation = av.video.reformatter.Interpolation
 BT709 = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709, AVCOL_SPC_BT709
 MPEG_RANGE = 1
 JPEG_RANGE = 2
@@ -384,19 +382,21 @@ class _WorkFrames:
         width, height = self.size
         scaled = (width, height) != (frame.width, frame.height)
         full = "JPEG" if frame.color_range == JPEG_RANGE else None  # a yuvj format says so itself
+        # The planes as decoded, when they are already limited-range yuv420p at the working size.
+        as_decoded = frame.to_ndarray() if not scaled and frame.format.name == "yuv420p" and full is None else None
         if planar:
             # The source's own matrix is kept; the encoder's graph converts to BT.709.
-            if not scaled and frame.format.name == "yuv420p" and full is None:
-                return frame.to_ndarray()
+            if as_decoded is not None:
+                return as_decoded
             return frame.reformat(
                 width=width, height=height, format="yuv420p", src_color_range=full, dst_color_range="MPEG",
                 interpolation="AREA" if scaled else None,
             ).to_ndarray()
-        if not scaled and frame.format.name == "yuv420p" and full is None:
-            return yuv.to_rgb(frame.to_ndarray(), self.info.colorspace)
+        if as_decoded is not None:
+            return yuv.to_rgb(as_decoded, self.info.colorspace)
         return frame.reformat(
             width=width, height=height, format="rgb24", src_colorspace=self.info.colorspace, src_color_range=full,
-            interpolation=(_Interpolation.AREA if scaled else _Interpolation.BILINEAR) | yuv.EXACT,
+            interpolation=(yuv.Interpolation.AREA if scaled else yuv.Interpolation.BILINEAR) | yuv.EXACT,
         ).to_ndarray()
 
     def planes(self, index: int) -> np.ndarray:
@@ -602,7 +602,7 @@ def _clip_stats(info: source.SourceInfo, progress) -> tuple:
     reader = source.FrameReader(info)
     try:
         for n, (_, frame) in enumerate(reader.frames(wanted)):
-            small = frame.reformat(width=160, height=max(2, round(160 * frame.height / frame.width)), format="rgb24", src_colorspace=info.colorspace, interpolation=_Interpolation.BILINEAR | yuv.EXACT)
+            small = frame.reformat(width=160, height=max(2, round(160 * frame.height / frame.width)), format="rgb24", src_colorspace=info.colorspace, interpolation=yuv.Interpolation.BILINEAR | yuv.EXACT)
             samples.append(small.to_ndarray().reshape(-1, 3))
             progress((n + 1) / len(wanted))
     finally:

@@ -1,4 +1,5 @@
-"""Frames as 8-bit yuv420p in numpy, for edits whose pixel work is only geometry and a neutral gain.
+"""Frames as 8-bit yuv420p in numpy (for removal, the camera and a neutral relight), and exact
+conversions between them and RGB.
 
 A frame is one packed array in PyAV's layout: `height * 3 / 2` rows of `width` bytes holding the
 Y plane, then U, then V (each a quarter of Y). Working on the planes as decoded skips two colour
@@ -58,20 +59,21 @@ def even_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[i
 
 # libswscale's default YUV→RGB conversion reads about a level dark (more on some colours); exact
 # rounding with full chroma interpolation reads true.
-_Interpolation = av.video.reformatter.Interpolation
-EXACT = _Interpolation.ACCURATE_RND | _Interpolation.FULL_CHR_H_INT
+Interpolation = av.video.reformatter.Interpolation
+EXACT = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
-def _matrices(colorspace: str) -> tuple[np.ndarray, np.ndarray]:
+def _to_rgb_matrix(colorspace: str) -> np.ndarray:
+    """The 3×4 map from limited-range (Y, U, V, 1) to RGB in a matrix."""
     kr, kb = (0.2126, 0.0722) if colorspace == "ITU709" else (0.299, 0.114)
     kg = 1 - kr - kb
     y, c = 255 / (LUMA_WHITE - LUMA_BLACK), 255 / 224
     linear = np.array([[y, 0, c * 2 * (1 - kr)], [y, -c * 2 * (1 - kb) * kb / kg, -c * 2 * (1 - kr) * kr / kg], [y, c * 2 * (1 - kb), 0]])
     offset = -linear @ np.array([LUMA_BLACK, CHROMA_ZERO, CHROMA_ZERO])
-    return np.hstack([linear, offset[:, None]]).astype(np.float32), linear
+    return np.hstack([linear, offset[:, None]]).astype(np.float32)
 
 
-TO_RGB = {name: _matrices(name)[0] for name in ("ITU709", "ITU601")}
+TO_RGB = {name: _to_rgb_matrix(name) for name in ("ITU709", "ITU601")}
 
 
 def to_rgb(packed: np.ndarray, colorspace: str) -> np.ndarray:
@@ -90,7 +92,7 @@ def from_rgb(rgb: np.ndarray, colorspace: str) -> np.ndarray:
     """Convert RGB (even width and height) to a packed frame in the matrix `colorspace`."""
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     return frame.reformat(
-        format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG", interpolation=_Interpolation.BILINEAR | EXACT
+        format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG", interpolation=Interpolation.BILINEAR | EXACT
     ).to_ndarray()
 
 
