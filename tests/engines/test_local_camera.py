@@ -4,12 +4,12 @@ flips it, close-up and wide reframe it, and the ratio crop keeps the subject in 
 
 from __future__ import annotations
 
-import av
 import cv2
 import numpy as np
 import pytest
 
 from editor import media
+from editor.engines.local import yuv
 from editor.engines.local.camera import Camera, Window
 from editor.engines.local.plan import make_plan
 from tests.engines.test_local_clips import edit, read_frames, shift, still_clip, texture, write_clip
@@ -183,17 +183,6 @@ def test_a_window_on_the_whole_frame_gives_the_frame_as_the_warp_would(tmp_path)
     assert not np.array_equal(camera.render(picture, nudged, 1.0), picture)
 
 
-def _to_yuv(rgb: np.ndarray) -> np.ndarray:
-    """Packed yuv420p in BT.601 limited range, as the test clips are."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    return frame.reformat(format="yuv420p", dst_colorspace="ITU601", dst_color_range="MPEG").to_ndarray()
-
-
-def _to_rgb(packed: np.ndarray) -> np.ndarray:
-    frame = av.VideoFrame.from_ndarray(packed, format="yuv420p")
-    return frame.reformat(format="rgb24", src_colorspace="ITU601", src_color_range="MPEG").to_ndarray()
-
-
 @pytest.mark.parametrize(
     ("prompt", "out_size", "window"),
     [
@@ -211,10 +200,10 @@ def test_a_yuv420p_frame_is_warped_as_its_rgb_picture_is(prompt, out_size, windo
     camera = Camera(make_plan(prompt, ratio=f"{out_size[0]}:{out_size[1]}", seed=1, has_reference=False), src_size=(320, 240),
                     out_size=out_size, main_frames=10, total_frames=10, rate=25.0, subject=None)
     want = camera.render(picture, window, 1.0)
-    got = camera.render_yuv(_to_yuv(picture), window, 1.0)
+    got = camera.render_yuv(yuv.from_rgb(picture, "ITU601"), window, 1.0)
     assert got.shape == (out_size[1] * 3 // 2, out_size[0])
-    subsampling = _error(_to_rgb(_to_yuv(want)), want)
-    assert _error(_to_rgb(got), want) < subsampling + 2
+    subsampling = _error(yuv.to_rgb(yuv.from_rgb(want, "ITU601"), "ITU601"), want)
+    assert _error(yuv.to_rgb(got, "ITU601"), want) < subsampling + 2
 
 
 def test_camera_moves_keep_the_levels_of_the_source(still, tmp_path):

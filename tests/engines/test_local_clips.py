@@ -8,16 +8,16 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.video.reformatter
 import cv2
 import numpy as np
 
 from editor.engines import local
+from editor.engines.local import yuv
 from editor.engines.base import EditRequest
 
 DATA = Path(__file__).parent.parent / "data"
-Interpolation = av.video.reformatter.Interpolation
-EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# libswscale's exact conversion: an independent reading of the engine's colours.
+EXACT = yuv.Interpolation.BILINEAR | yuv.EXACT
 
 
 def texture(width: int, height: int, seed: int = 1) -> np.ndarray:
