@@ -97,7 +97,7 @@ class Remover:
         bx0, by0, bx1, by1 = self.box
         self.hole = self.mask[by0:by1, bx0:bx1]
         self.hole_u8 = self.hole.astype(np.uint8) * 255
-        # Grey copies are drawn small by whole steps (OpenCV averages whole blocks fastest).
+        # Luma copies are drawn small by whole steps (OpenCV averages whole blocks fastest).
         step = max(1, math.ceil((bx1 - bx0) / REGION_FLOW_WIDTH))
         self.flow_scale = 1 / step
         self.sigma = max(4.0, 0.5 * max(x1 - x0, y1 - y0) * self.flow_scale)
