@@ -34,6 +34,8 @@ def edit_clip(*args: str) -> tuple[str, str]:
 def edit_clip_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the command as a real process, the way a user does."""
     env = {**os.environ, "ALEPH_DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "aleph_studio.settings"}
+    # A user's shell buffers output to a pipe; unbuffered output would hide a print that never lands.
+    env.pop("PYTHONUNBUFFERED", None)
     return subprocess.run(
         [sys.executable, "manage.py", "edit_clip", *args],
         cwd=REPO,
@@ -129,6 +131,24 @@ def test_the_progress_bar_redraws_in_place_on_a_terminal():
     assert text.count("\r") == 101
     assert text.rsplit("\r", 1)[1].startswith("[" + "#" * ProgressBar.WIDTH + "] 100%")
     assert text.endswith(" s\n") and text.count("\n") == 1
+
+
+def test_a_finished_edit_run_as_a_process_prints_everything_and_writes_the_same_bytes(small_clip, tmp_path):
+    """The command line ends the process itself once the edit is written: nothing printed to a pipe
+    may be lost, the exit status is 0, and the file is whole (the same bytes as in-process)."""
+    by_process, in_process = tmp_path / "process.mp4", tmp_path / "in-process.mp4"
+    done = edit_clip_process(tmp_path, str(small_clip), "-o", str(by_process), "--prompt", "sepia", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    assert "Plan: sepia look" in done.stdout
+    assert "Note: Source audio kept in sync." in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith(f"Wrote {by_process} (640x480, 1.00 s, 25 frames) in ")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 11 and lines[-1].startswith("[" + "#" * ProgressBar.WIDTH + "] 100%")
+    edit_clip(str(small_clip), "-o", str(in_process), "--prompt", "sepia", "--seed", "3")
+    assert by_process.read_bytes() == in_process.read_bytes()
+    assert media.probe(by_process).frame_count == 25
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mp4") == ["in-process.mp4", "process.mp4"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("aleph-local-")]
 
 
 def test_a_prompt_the_engine_cannot_do_exits_non_zero_with_the_reason(small_clip, tmp_path):

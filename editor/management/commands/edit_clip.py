@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
+import os
 import secrets
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +47,17 @@ class Command(BaseCommand):
             "--reference", type=Path, action="append", default=[], help="Reference image (PNG, JPEG or WebP)"
         )
         parser.add_argument("--mask", type=Path, help="PNG mask, white over what should be removed")
+
+    def run_from_argv(self, argv):
+        super().run_from_argv(argv)
+        # Only the command line comes here, and only after a finished edit (a refusal leaves through
+        # Django's sys.exit): the result is written and closed and the database connections are
+        # closed. What is left is tearing the interpreter down, module by module with a last
+        # collection, which measured about a tenth of a second; ending the process skips it.
+        logging.shutdown()
+        for stream in (self.stdout, self.stderr, sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(0)
 
     def handle(self, *args, input: Path, output: Path, prompt: str, ratio, seed, reference, mask, **options):
         info = _probe_input(input)
