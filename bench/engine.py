@@ -50,8 +50,6 @@ DEADLINE_S = float(os.environ.get("BENCH_DEADLINE_S", 24 * 60))
 RUN_LIMIT_S = {"5 s": 120.0, "30 s": 300.0}
 # Each 5 s row is the best of a few runs per side (this machine is shared); 30 s rows run once.
 REPEATS = {"5 s": int(os.environ.get("BENCH_REPEAT", "2")), "30 s": 1}
-# x264 options the ffmpeg side copies from the engine's own output.
-RATE_KEYS = ("crf", "vbv_maxrate", "vbv_bufsize")
 
 
 LOAD_AT_START = ""
@@ -220,14 +218,16 @@ def x264_core(path: Path) -> str:
 
 
 def ffmpeg_command(source: Path, side: cases.FfmpegSide, rate: dict[str, str], dest: Path) -> list[str]:
-    """Return the ffmpeg command line with the engine's H.264 settings and colour tags."""
+    """Return the ffmpeg command line with the engine's H.264 settings (rate control and threading,
+    as read from its output by x264_options) and colour tags."""
     return [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
         "-vf", side.filters, *side.audio,
         "-c:v", "libx264", "-preset", "veryfast", "-crf", rate["crf"],
         "-maxrate", f"{rate['vbv_maxrate']}k", "-bufsize", f"{rate['vbv_bufsize']}k",
-        # One encoder thread, as the engine uses; decoding and filters keep ffmpeg's automatic threads.
-        "-threads", "1", "-x264-params", "mbtree=0", "-pix_fmt", "yuv420p",
+        # x264's threading as the engine sets it; decoding and filters keep ffmpeg's automatic threads.
+        "-threads", rate["threads"],
+        "-x264-params", f"mbtree={rate['mbtree']}:sliced-threads={rate['sliced_threads']}", "-pix_fmt", "yuv420p",
         "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
         "-movflags", "+faststart", str(dest),
     ]
@@ -504,9 +504,10 @@ def write_doc(rows: list[Row], started: datetime.datetime, elapsed: float, x264_
         f"when it ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}. Before each run the bench waits",
         "  (up to a budget for the whole run) until other processes leave the CPU; "
         f"{GATE.busy_starts} runs started while it was still busy.",
-        "- Same output on both sides: libx264 `preset veryfast`, the engine's CRF and VBV cap (read back",
-        "  from the x264 settings the engine wrote into its own output and passed to ffmpeg as `-crf`,",
-        "  `-maxrate`, `-bufsize`), yuv420p, BT.709 tags, `+faststart`, source audio copied.",
+        "- Same output on both sides: libx264 `preset veryfast`, the engine's CRF, VBV cap and x264",
+        "  threading (read back from the x264 settings the engine wrote into its own output and passed to",
+        "  ffmpeg as `-crf`, `-maxrate`, `-bufsize`, `-threads`, `-x264-params`), yuv420p, BT.709 tags,",
+        "  `+faststart`, source audio copied.",
         "- Threads: x264 gets one thread on both sides (the engine needs one for byte-identical output);",
         "  decoding and filtering use each side's automatic threading (all cores). The engine runs its",
         "  pixel work, its filter graph and x264 on three threads that overlap; the ffmpeg command line before 7.0 filters",

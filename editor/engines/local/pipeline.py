@@ -51,8 +51,9 @@ CRF = 20
 PRESET = "veryfast"
 MAX_BITS_PER_PIXEL = 0.14
 # The same input, prompt and seed must give the same bytes. x264 is not byte-deterministic with
-# frame threads and a VBV cap, nor (in this build, even on one thread) with macroblock-tree rate
-# control, so it runs on one thread with mbtree off; the lookahead still picks B-frames.
+# frame threads and a VBV cap, nor (in this build) with sliced threads while other processes load
+# the cores, nor even on one thread with macroblock-tree rate control; so it runs on one thread
+# with mbtree off, and the lookahead still picks B-frames.
 ENCODER_THREADS = "1"
 X264_PARAMS = "mbtree=0"
 STATS_SAMPLES = 24
