@@ -93,6 +93,8 @@ def _normalise(prompt: str) -> str:
 
 def _find(text: str, phrase: str) -> int:
     """Return where a phrase occurs as whole words (-1 when absent)."""
+    if phrase.strip() not in text:
+        return -1  # cheaper than compiling a pattern for each of the vocabulary's phrases
     match = re.search(r"(?<![a-z0-9])" + re.escape(phrase.strip()) + r"(?![a-z])", text)
     return match.start() if match else -1
 
