@@ -6,6 +6,9 @@
 The plan the engine understood goes to stdout before any frame is touched; a progress bar goes to
 stderr (redrawn in place on a terminal, one line per tenth when piped to a file). Any refusal exits
 non-zero with the reason.
+
+manage.py runs this command without setting Django up (no apps, no settings read), so it must not
+use models, the database or settings; call_command and django-admin run it the usual way.
 """
 
 from __future__ import annotations
