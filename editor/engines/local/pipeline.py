@@ -43,7 +43,7 @@ from editor.engines.local.audio import AudioTrack
 from editor.engines.local.camera import Camera, fill_crop
 from editor.engines.local.light import Relight
 from editor.engines.local.plan import EditPlan, make_plan
-from editor.engines.local.remove import OFFSETS, Remover
+from editor.engines.local.remove import FARTHEST, Remover
 from editor.engines.local.stages import Stage
 
 # H.264 output: quality by CRF, bits capped so grain cannot bloat a file.
@@ -70,7 +70,7 @@ JPEG_RANGE = 2
 # Source frames kept: removal looks this far ahead (decoded frames, converted when asked for);
 # anything else needs at most two converted frames at once, the neighbours of an in-between frame
 # (a next shot's held frame is one of them, or the only one).
-REMOVAL_CACHE = max(abs(o) for o in OFFSETS) + 3
+REMOVAL_CACHE = FARTHEST + 3
 WORK_CACHE = 2
 # While rendering, a frame of up to 1080p decodes on one core in a few ms, well under what x264
 # spends on it, so the render's reader decodes in the thread that asks for frames: frame threads

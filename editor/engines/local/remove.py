@@ -34,6 +34,7 @@ from editor.engines.local import flow, yuv
 
 # Frames looked at for background, nearest first.
 OFFSETS = (-2, 2, -5, 5, -10, 10, -18, 18)
+FARTHEST = max(abs(o) for o in OFFSETS)
 REGION_FLOW_WIDTH = 320
 INPAINT_RADIUS = 5
 INPAINT_SMALL_RADIUS = 3  # on a hole inpainted smaller: the same reach in the frame, or more
@@ -165,8 +166,7 @@ class Remover:
 
     def _forget(self, index: int) -> None:
         """Drop what no frame from `index` on (either way) will borrow."""
-        reach = max(abs(o) for o in OFFSETS)
-        for old in [k for k in self.kept if abs(k - index) > reach]:
+        for old in [k for k in self.kept if abs(k - index) > FARTHEST]:
             del self.kept[old]
 
     def _hole_fill(self, w: int, h: int) -> tuple:
@@ -228,7 +228,7 @@ class Remover:
             dx, dy = flow.global_shift(self._keep(key[0]).overview, self._keep(key[1]).overview)
             self.shifts[key] = (dx / self.overview_scale, dy / self.overview_scale)
             # Kept until the far frame of each pair (up to 18 frames on) has asked for it too.
-            if len(self.shifts) > 4 * len(OFFSETS) * max(abs(o) for o in OFFSETS):
+            if len(self.shifts) > 4 * len(OFFSETS) * FARTHEST:
                 self.shifts.popitem(last=False)
         dx, dy = self.shifts[key]
         return (dx, dy) if index < other_index else (-dx, -dy)
