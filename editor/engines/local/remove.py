@@ -123,6 +123,8 @@ class Remover:
         self.overview_hole = cv2.resize(self.mask[: h * step, : w * step].astype(np.uint8), self.overview_size, interpolation=cv2.INTER_NEAREST) > 0
         self.kept: dict[int, _Kept] = {}
         self.last: int | None = None  # the frame cleaned last
+        # The frames the look-ahead chose to borrow from for the next frame: (index, others).
+        self.planned: tuple[int, list[tuple[_Kept, tuple[float, float]]]] | None = None
         self.shifts: OrderedDict[tuple[int, int], tuple[float, float]] = OrderedDict()
         self.fill_pieces = self._hole_fill(*self.flow_size)
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aleph-remove")
@@ -287,7 +289,7 @@ class Remover:
         rows, cols = self.hole_box
         hole_region = area[self.hole_in_area]
         need = self.hole[rows, cols].copy()
-        others = self._others(index)
+        others = self.planned[1] if self.planned is not None and self.planned[0] == index else self._others(index)
         # The nearest frame is aligned here, the others meanwhile on the helper thread; all are used
         # nearest first, and those not yet started when the hole is full are not aligned at all.
         filled = np.ascontiguousarray(hole_region)
@@ -297,9 +299,10 @@ class Remover:
         # the frames it will borrow from.
         ahead = index + (index - self.last if self.last is not None and abs(index - self.last) == 1 else 1)
         self.last = index
+        self.planned = None
         if 0 <= ahead < self.count:
             self._keep(ahead)
-            self._others(ahead)
+            self.planned = (ahead, self._others(ahead))
         for result in itertools.chain(results, (future.result() for future in later)):
             moved, background = result
             usable = need & background
