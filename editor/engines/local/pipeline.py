@@ -288,6 +288,11 @@ def _end(graph, nodes: list, plan: EditPlan):
     return graph
 
 
+def _matrix(info: source.SourceInfo) -> str:
+    """The source's colour matrix as libswscale's scale filter names it."""
+    return "bt709" if info.colorspace == "ITU709" else "bt601"
+
+
 def _flags(matrix: str) -> str:
     """libswscale flags for a scale from a source in `matrix`: BT.709 sources are read true by the
     fast path, other matrices need exact rounding (see EXACT_FLAGS)."""
@@ -311,7 +316,7 @@ def _direct_graph(stream, info: source.SourceInfo, width: int, height: int, lut_
     crop_w, crop_h = fill_crop(info.width, info.height, width, height)
     crop_w, crop_h = int(round(crop_w)) // 2 * 2, int(round(crop_h)) // 2 * 2
     x, y = (info.width - crop_w) // 2, (info.height - crop_h) // 2
-    matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
+    matrix = _matrix(info)
     nodes.append(graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}"))
     if lut_path is not None:
         nodes += _grade(graph, lut_path, f"{width}:{height}:flags={_flags(matrix)}:in_color_matrix={matrix}")
@@ -336,7 +341,7 @@ def _yuv_graph(width: int, height: int, info: source.SourceInfo, lut_path: Path 
     BT.709 yuv420p."""
     graph = av.filter.Graph()
     nodes = [graph.add_buffer(width=width, height=height, format="yuv420p", time_base=1 / info.rate)]
-    matrix = "bt709" if info.colorspace == "ITU709" else "bt601"
+    matrix = _matrix(info)
     if lut_path is not None:
         nodes += _grade(graph, lut_path, f"flags={_flags(matrix)}:in_color_matrix={matrix}:in_range=tv")
     elif matrix != "bt709":
