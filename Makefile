@@ -46,3 +46,8 @@ bench-engine: install
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; fi; }
 	$(PY) bench/engine.py
+
+# SHA-256 of every engine bench case's output, to show that a change leaves the outputs byte-identical.
+.PHONY: bench-fingerprints
+bench-fingerprints: install
+	@$(PY) bench/fingerprints.py
