@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from editor.engines.remote.config import check_base_url, parse_output_hosts
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -62,7 +64,6 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    # editor first: its db_worker command (which adds the reaper) shadows django_tasks_db's.
     "editor",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -207,27 +208,30 @@ ALEPH_REAPER_INTERVAL_SECONDS = envint("ALEPH_REAPER_INTERVAL_SECONDS", 30, mini
 
 # Remote engines. Each appears in the Engine control only when its key is set; keys come from the
 # environment only and never reach a page or a log line.
+def envurl(name: str, default: str) -> str:
+    """Read an API base URL: https, or plain http only for a loopback address."""
+    try:
+        return check_base_url(os.environ.get(name) or default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} {exc}") from None
+
+
+def envhosts(name: str) -> list[str]:
+    """Read a comma-separated list of hosts ("host", "host:port" or "*.domain")."""
+    try:
+        return list(parse_output_hosts(os.environ.get(name, "")))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
 RUNWAYML_API_SECRET = os.environ.get("RUNWAYML_API_SECRET", "")
-RUNWAYML_BASE_URL = os.environ.get("RUNWAYML_BASE_URL", "https://api.dev.runwayml.com")
+RUNWAYML_BASE_URL = envurl("RUNWAYML_BASE_URL", "https://api.dev.runwayml.com")
 COMETAPI_KEY = os.environ.get("COMETAPI_KEY", "")
-COMETAPI_BASE_URL = os.environ.get("COMETAPI_BASE_URL", "https://api.cometapi.com/runwayml")
-# Hosts remote results may be downloaded from (host or host:port, comma-separated; plain http only
-# for loopback hosts listed here).
-ALEPH_OUTPUT_HOSTS = envlist("ALEPH_OUTPUT_HOSTS", "")
+COMETAPI_BASE_URL = envurl("COMETAPI_BASE_URL", "https://api.cometapi.com/runwayml")
+# Hosts remote results may be downloaded from (plain http only for loopback hosts listed here).
+ALEPH_OUTPUT_HOSTS = envhosts("ALEPH_OUTPUT_HOSTS")
 ALEPH_REMOTE_CONNECT_TIMEOUT = envint("ALEPH_REMOTE_CONNECT_TIMEOUT", 10, minimum=1)
 ALEPH_REMOTE_READ_TIMEOUT = envint("ALEPH_REMOTE_READ_TIMEOUT", 60, minimum=1)
-
-
-def _check_remote_settings() -> None:
-    from urllib.parse import urlsplit
-
-    for name in ("RUNWAYML_BASE_URL", "COMETAPI_BASE_URL"):
-        parts = urlsplit(globals()[name])
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ImproperlyConfigured(f"{name} must be an https URL, got {globals()[name]!r}")
-
-
-_check_remote_settings()
 
 # Uploads larger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

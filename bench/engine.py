@@ -32,8 +32,9 @@ from PIL import Image  # noqa: E402
 
 from bench import engine_cases as cases  # noqa: E402
 from editor import media  # noqa: E402
+from editor.constants import ratio_size  # noqa: E402
 from editor.engines import local as local_engine  # noqa: E402
-from editor.engines.base import EngineError, ratio_size  # noqa: E402
+from editor.engines.base import EngineError  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SHORT = ROOT / "tests" / "data" / "bigbuckbunny_720p_5s.mp4"

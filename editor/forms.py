@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from editor.engines.base import RATIOS, SEED_MAX
+from editor import media
+from editor.constants import PROMPT_MAX_CHARS, RATIOS, SEED_MAX
+from editor.engines.remote import catalog
 from editor.models import Clip, Engine, Project, Reference, Status, Threshold
+from editor.recipe import FIELDS as RECIPE_FIELDS
+from editor.services import providers
 
 
 class SignupForm(UserCreationForm):
@@ -37,24 +40,6 @@ class FrameReferenceForm(forms.Form):
     at = forms.FloatField(min_value=0, label="Time (seconds)")
 
 
-def available_engines() -> list[tuple[str, str]]:
-    """Return the engines this server can run (remote ones only when their key is set)."""
-    from editor.services.remote_edits import configured_providers
-
-    remote = configured_providers()
-    return [(Engine.LOCAL.value, Engine.LOCAL.label)] + [(p, Engine(p).label) for p in remote]
-
-
-def available_models() -> list[tuple[str, str]]:
-    """Return the remote models offered by the configured providers."""
-    from editor.services.remote_edits import configured_providers, models_for
-
-    seen: list[str] = []
-    for provider in configured_providers():
-        seen += [m for m in models_for(provider) if m not in seen]
-    return [(m, m) for m in seen]
-
-
 def ratio_icon(ratio: str) -> tuple[int, int]:
     """Return a small (w, h) box in pixels that has the ratio's shape, for the ratio picker."""
     w, h = (int(x) for x in ratio.split(":"))
@@ -62,15 +47,47 @@ def ratio_icon(ratio: str) -> tuple[int, int]:
     return round(w * scale), round(h * scale)
 
 
-class EditForm(forms.Form):
+def _input_clips(project: Project):
+    """The clips an edit may take as input: the original and every finished result."""
+    return Clip.objects.filter(project=project, source_edit__isnull=True) | Clip.objects.filter(
+        project=project, source_edit__status=Status.SUCCEEDED
+    )
+
+
+class EstimateForm(forms.Form):
+    """What the cost of an edit depends on: engine, model, input and the start of the part sent."""
+
+    engine = forms.ChoiceField(label="Engine", choices=(), initial=Engine.LOCAL)
+    model = forms.ChoiceField(label="Model", choices=(), required=False, initial=catalog.DEFAULT_MODEL)
+    input_clip = forms.ModelChoiceField(label="Input", queryset=Clip.objects.none(), empty_label=None)
+    trim_start = forms.FloatField(
+        label="Start of the part sent (seconds)",
+        min_value=0,
+        required=False,
+        initial=0,
+        help_text=f"Remote models take a window of the clip: {catalog.windows_text()}.",
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["input_clip"].queryset = _input_clips(project)
+        self.fields["input_clip"].label_from_instance = lambda clip: clip.label
+        self.fields["engine"].choices = providers.engine_choices()
+        self.fields["model"].choices = providers.model_choices()
+
+    def clean_trim_start(self) -> float:
+        return self.cleaned_data.get("trim_start") or 0.0
+
+
+class EditForm(EstimateForm):
     prompt = forms.CharField(
         label="Prompt",
         min_length=1,
-        max_length=1000,
+        max_length=PROMPT_MAX_CHARS,
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000, "placeholder": "Relight this as golden hour"}),
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Relight this as golden hour"}),
     )
-    input_clip = forms.ModelChoiceField(label="Input", queryset=Clip.objects.none(), empty_label=None)
     references = forms.ModelMultipleChoiceField(
         label="Reference images", queryset=Reference.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -81,25 +98,14 @@ class EditForm(forms.Form):
     public_figure_threshold = forms.ChoiceField(
         label="Public figure threshold", choices=Threshold.choices, initial=Threshold.AUTO
     )
-    engine = forms.ChoiceField(label="Engine", choices=(), initial=Engine.LOCAL)
-    model = forms.ChoiceField(label="Model", choices=(), required=False, initial="gen4_aleph")
-    trim_start = forms.FloatField(
-        label="Start of the part sent (seconds)", min_value=0, required=False, initial=0,
-        help_text="Remote models take a window of the clip: gen4_aleph 5 s, aleph2 2–30 s.",
-    )
+    # Painted on the page and sent as a PNG file (white = remove).
+    mask = forms.FileField(required=False)
 
-    mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=14_000_000)
+    field_order = ["prompt", "input_clip", "references", "ratio", "seed", "public_figure_threshold", "engine", "model"]
 
     def __init__(self, *args, project: Project, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.project = project
-        self.fields["input_clip"].queryset = Clip.objects.filter(project=project).filter(
-            source_edit__isnull=True
-        ) | Clip.objects.filter(project=project, source_edit__status=Status.SUCCEEDED)
-        self.fields["input_clip"].label_from_instance = lambda clip: clip.label
+        super().__init__(*args, project=project, **kwargs)
         self.fields["references"].queryset = Reference.objects.filter(project=project)
-        self.fields["engine"].choices = available_engines()
-        self.fields["model"].choices = available_models()
 
     def clean(self):
         data = super().clean()
@@ -116,15 +122,22 @@ class EditForm(forms.Form):
         return data
 
     def _keyframes(self, data, clip) -> list[dict]:
-        """Pin each ticked reference to a time for aleph2; other models take at most one reference."""
+        """Pin each ticked reference to a time for a model that takes keyframes; others take few references."""
         references = list(data.get("references") or [])
-        model = data.get("model")
-        if model == "gen4_aleph" and len(references) > 1:
-            self.add_error("references", "gen4_aleph takes one reference image; tick only one.")
-        if model != "aleph2":
+        spec = catalog.MODELS.get(data.get("model") or "")
+        if spec is None:
             return []
-        if len(references) > 5:
-            self.add_error("references", "aleph2 takes at most 5 keyframe images.")
+        if not spec.max_keyframes:
+            if len(references) > spec.max_references:
+                if spec.max_references == 0:
+                    self.add_error("references", f"{spec.name} takes no reference images; untick them.")
+                else:
+                    count = "one" if spec.max_references == 1 else str(spec.max_references)
+                    plural = "s" if spec.max_references > 1 else ""
+                    self.add_error("references", f"{spec.name} takes {count} reference image{plural}; tick only {count}.")
+            return []
+        if len(references) > spec.max_keyframes:
+            self.add_error("references", f"{spec.name} takes at most {spec.max_keyframes} keyframe images.")
             return []
         window = max(0.0, (clip.duration if clip else 0.0) - data["trim_start"])
         keyframes = []
@@ -135,28 +148,32 @@ class EditForm(forms.Form):
             except ValueError:
                 self.add_error("references", f"Give the time (in seconds) where “{reference}” belongs in the clip.")
                 continue
-            if not 0 <= seconds <= min(window, 30.0):
+            if not 0 <= seconds <= min(window, spec.window[1]):
                 self.add_error("references", f"The keyframe time {seconds:g} s lies outside the part of the clip that is sent.")
                 continue
             keyframes.append({"reference": reference.pk, "seconds": round(seconds, 3)})
         return keyframes
 
     def clean_mask(self) -> bytes | None:
-        """Decode the painted mask (a PNG data URL) into bytes; None when nothing was painted."""
-        value = self.cleaned_data.get("mask") or ""
-        if not value:
+        """Read the painted mask into bytes (checked by the service); None when nothing was painted."""
+        upload = self.cleaned_data.get("mask")
+        if not upload:
             return None
-        prefix = "data:image/png;base64,"
-        if not value.startswith(prefix):
-            raise forms.ValidationError("The painted mask was not a PNG image.")
-        try:
-            return base64.b64decode(value[len(prefix) :], validate=True)
-        except ValueError:
-            raise forms.ValidationError("The painted mask could not be read.") from None
+        if upload.size > media.MAX_MASK_BYTES:
+            raise forms.ValidationError(f"The mask is larger than {media.MAX_MASK_BYTES // (1024 * 1024)} MB.")
+        return upload.read()
 
     def clean_seed(self) -> int:
         seed = self.cleaned_data.get("seed")
         return secrets.randbelow(SEED_MAX + 1) if seed is None else seed
+
+    def reference_rows(self) -> list[dict]:
+        """Return each reference with its keyframe time as the form shows it (sent, copied, or 0)."""
+        source = self.data if self.is_bound else self.initial.get("keyframe_times", {})
+        return [
+            {"reference": reference, "time": source.get(f"keyframe_at_{reference.pk}", "0")}
+            for reference in self.fields["references"].queryset.order_by("pk")
+        ]
 
 
 SHARE_EXPIRY_CHOICES = [("7d", "7 days"), ("1d", "1 day"), ("30d", "30 days"), ("never", "Never")]
@@ -167,48 +184,50 @@ class ShareForm(forms.Form):
     show_original = forms.BooleanField(label="Show the original beside the result", required=False)
 
 
-class ProjectFilterForm(forms.Form):
-    q = forms.CharField(label="Search titles and prompts", required=False, max_length=200)
-    status = forms.ChoiceField(label="Latest status", choices=[("", "Any status"), *Status.choices], required=False)
-    engine = forms.ChoiceField(label="Engine", choices=[("", "Any engine"), *Engine.choices], required=False)
-    starred = forms.BooleanField(label="Starred only", required=False)
-    sort = forms.ChoiceField(
-        label="Sort",
-        choices=[("recent", "Last activity"), ("created", "Newest"), ("title", "Title"), ("edits", "Most edits")],
-        required=False,
-    )
-
-
 class HistoryFilterForm(forms.Form):
-    q = forms.CharField(label="Search prompts and projects", required=False, max_length=200)
+    q = forms.CharField(label="Search", required=False, max_length=200)
     status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *Status.choices], required=False)
     engine = forms.ChoiceField(label="Engine", choices=[("", "Any engine"), *Engine.choices], required=False)
     sort = forms.ChoiceField(
         label="Sort", choices=[("newest", "Newest"), ("oldest", "Oldest"), ("project", "Project")], required=False
     )
+    placeholder = "Search prompts and projects"
+
+
+class ProjectFilterForm(HistoryFilterForm):
+    status = forms.ChoiceField(label="Latest status", choices=[("", "Any status"), *Status.choices], required=False)
+    sort = forms.ChoiceField(
+        label="Sort",
+        choices=[("recent", "Last activity"), ("created", "Newest"), ("title", "Title"), ("edits", "Most edits")],
+        required=False,
+    )
+    starred = forms.BooleanField(label="Starred only", required=False)
+    placeholder = "Search titles and prompts"
 
 
 def initial_from_query(query, project: Project) -> dict:
-    """Prefill the edit form from the query string ("use as input", "copy settings")."""
+    """Prefill the edit form from the query string ("use as input", "copy settings", a pasted recipe)."""
     initial: dict = {}
     query = _with_recipe(query)
     wanted = query.get("input", "")
     if wanted.isdigit():
         initial["input_clip"] = int(wanted)
     else:
-        original = project.clips.filter(source_edit__isnull=True).first()
+        original = project.original
         initial["input_clip"] = original.pk if original else None
     for name in ("prompt", "ratio", "public_figure_threshold", "engine", "model"):
         if query.get(name):
-            initial[name] = query[name][:1000]
+            initial[name] = query[name][:PROMPT_MAX_CHARS]
     if query.get("seed", "").isdigit():
         initial["seed"] = int(query["seed"])
+    try:
+        initial["trim_start"] = max(0.0, float(query.get("trim_start", "")))
+    except ValueError:
+        pass
     if query.getlist("references"):
-        initial["references"] = [int(r) for r in query.getlist("references") if r.isdigit()]
+        initial["references"] = [r for r in query.getlist("references") if r.isdigit()]
+    initial["keyframe_times"] = {k: v[:16] for k, v in query.items() if k.startswith("keyframe_at_")}
     return initial
-
-
-RECIPE_FIELDS = ("prompt", "seed", "engine", "model", "ratio", "public_figure_threshold")
 
 
 def _with_recipe(query):
@@ -224,6 +243,15 @@ def _with_recipe(query):
         return query
     merged = query.copy()
     for name in RECIPE_FIELDS:
-        if recipe.get(name) is not None and not query.get(name):
-            merged[name] = str(recipe[name])
+        value = recipe.get(name)
+        if value is None or query.get(name):
+            continue
+        if name == "keyframes":
+            for keyframe in value if isinstance(value, list) else []:
+                if isinstance(keyframe, dict) and str(keyframe.get("reference", "")).isdigit():
+                    merged[f"keyframe_at_{keyframe['reference']}"] = str(keyframe.get("seconds", 0))
+                    merged.appendlist("references", str(keyframe["reference"]))
+        else:
+            merged[name] = str(value)
     return merged
+

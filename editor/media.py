@@ -6,22 +6,22 @@ Pure: paths in, dataclasses and files out; no Django.
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
 from PIL import Image, UnidentifiedImageError
 
+from editor.errors import Refusal
+
 NOT_A_VIDEO = "This file is not a video we can read (it could not be decoded)."
 DAMAGED = "The video is damaged or incomplete (its end could not be decoded)."
 
 
-class MediaError(Exception):
+class MediaError(Refusal):
     """A file was refused; the message says why in words a user understands."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,38 @@ def validate_image(path: Path, *, max_bytes: int) -> tuple[str, int, int]:
     if fmt not in IMAGE_FORMATS:
         raise MediaError("Reference images must be PNG, JPEG or WebP.")
     return IMAGE_FORMATS[fmt], width, height
+
+
+MAX_MASK_BYTES = 10 * 1024 * 1024
+MAX_MASK_SIDE = 8192
+
+
+def read_mask(source: Path | bytes) -> Image.Image:
+    """Check a removal mask (a PNG, white over what should go) and return it in grey."""
+    size = Path(source).stat().st_size if isinstance(source, Path) else len(source)
+    if size > MAX_MASK_BYTES:
+        raise MediaError(f"The mask is larger than {MAX_MASK_BYTES // (1024 * 1024)} MB.")
+    data = Path(source).read_bytes() if isinstance(source, Path) else source
+    if not data:
+        raise MediaError("The mask is empty: paint white over what should be removed.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG":
+                raise MediaError("The mask must be a PNG image; this file is not a PNG.")
+            if max(image.size) > MAX_MASK_SIDE:
+                raise MediaError(f"The mask must be at most {MAX_MASK_SIDE} pixels a side.")
+            grey = image.convert("L")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise MediaError("The mask could not be read as an image.") from None
+    if grey.getextrema()[1] < 128:
+        raise MediaError("The mask is empty: paint white over what should be removed.")
+    return grey
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a local file."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def remux_with_metadata(src: Path, dest: Path, metadata: dict[str, str]) -> None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from editor.engines.base import RATIOS, SEED_MAX
+from editor.constants import RATIOS
+from editor.recipe import build_recipe
 
 
 class Status(models.TextChoices):
@@ -26,12 +33,19 @@ class Status(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
-# The state graph: every transition an edit may take. Services move edits only along these
-# edges, each with a compare-and-set UPDATE so two workers never take the same step.
+# The state graph: every transition an edit may take. Each status change is one of EditQuerySet's
+# verbs, a compare-and-set UPDATE along one of these edges, so two workers never take the same step.
+# Staying in a state (a progress write) needs no edge.
 TRANSITIONS: dict[str, set[str]] = {
-    Status.QUEUED: {Status.RUNNING, Status.PREPARING, Status.CANCELLED, Status.FAILED},
+    Status.QUEUED: {
+        Status.RUNNING,  # a local run claims it
+        Status.PREPARING,  # a remote run claims it
+        Status.CANCELLED,
+        Status.FAILED,  # its engine is not configured on this server
+    },
     Status.PREPARING: {Status.SUBMITTING, Status.QUEUED, Status.FAILED, Status.CANCELLED},
-    Status.SUBMITTING: {Status.WAITING, Status.NEEDS_ATTENTION, Status.FAILED, Status.CANCELLED},
+    # Once the create is on the wire nobody may cancel: only its answer (or the reaper) moves on.
+    Status.SUBMITTING: {Status.WAITING, Status.NEEDS_ATTENTION, Status.FAILED},
     Status.WAITING: {Status.RUNNING, Status.DOWNLOADING, Status.NEEDS_ATTENTION, Status.FAILED, Status.CANCELLED},
     Status.RUNNING: {
         Status.QUEUED,  # the reaper returns a stale local run to the queue
@@ -46,8 +60,6 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.NEEDS_ATTENTION: {
         Status.QUEUED,  # submit again: a new, billed task
         Status.WAITING,  # check again: read the task that was already created
-        Status.CANCELLED,
-        Status.FAILED,
     },
     Status.SUCCEEDED: set(),
     Status.FAILED: set(),
@@ -64,8 +76,53 @@ UNFINISHED = frozenset(
         Status.DOWNLOADING,
     }
 )
+# Stopped, as far as the page is concerned: nothing more happens without the user.
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.NEEDS_ATTENTION})
-CANCELLABLE = frozenset({Status.QUEUED, Status.PREPARING, Status.WAITING, Status.RUNNING})
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+CANCELLABLE = frozenset(source for source, targets in TRANSITIONS.items() if Status.CANCELLED in targets)
+
+# How far apart a remote edit's polls may be (the longest poll delay, jitter included), beyond the stale limit.
+POLL_GRACE = timedelta(seconds=30)
+# One download of a remote result may take this long.
+DOWNLOAD_LIMIT = timedelta(seconds=600)
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """How long an unfinished state may go without a heartbeat, and where the reaper moves it then."""
+
+    status: str
+    remote: bool
+    then: str
+    # Silence allowed beyond ALEPH_STALE_SECONDS.
+    grace: timedelta = timedelta(0)
+    # After this many claims the reaper fails the edit instead of moving it on (None: no such limit).
+    max_attempts: int | None = None
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Return the heartbeat before which an edit in this state is stale."""
+        return now - timedelta(seconds=settings.ALEPH_STALE_SECONDS) - self.grace
+
+
+# The time limits that end a state; the reaper (services.edits.reap_stale_edits) reads them from here.
+TIME_LIMITS = (
+    # A local run whose worker died goes back to the queue; the third death fails it.
+    TimeLimit(Status.RUNNING, remote=False, then=Status.QUEUED, max_attempts=3),
+    # Nothing billable was sent while preparing, so it starts again; the third death fails it.
+    TimeLimit(Status.PREPARING, remote=True, then=Status.QUEUED, max_attempts=3),
+    # A create may have reached the provider: only the user may send it again.
+    TimeLimit(Status.SUBMITTING, remote=True, then=Status.NEEDS_ATTENTION),
+    # A poll chain that stopped is started again (reads are safe to repeat).
+    TimeLimit(Status.WAITING, remote=True, then=Status.WAITING, grace=POLL_GRACE),
+    TimeLimit(Status.RUNNING, remote=True, then=Status.RUNNING, grace=POLL_GRACE),
+    # A download that died starts again from a fresh read of the task.
+    TimeLimit(Status.DOWNLOADING, remote=True, then=Status.WAITING, grace=DOWNLOAD_LIMIT),
+)
+
+
+def time_limit(status: str, *, remote: bool) -> TimeLimit:
+    """Return the time limit of a state for local or remote edits."""
+    return next(limit for limit in TIME_LIMITS if limit.status == status and limit.remote == remote)
 
 
 class Engine(models.TextChoices):
@@ -102,6 +159,11 @@ class Project(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("project_detail", args=[self.pk])
+
+    @cached_property
+    def original(self) -> Clip | None:
+        """Return the clip the project was made from."""
+        return self.clips.filter(source_edit__isnull=True).first()
 
 
 class Clip(models.Model):
@@ -162,6 +224,109 @@ class Reference(models.Model):
         return self.original_name or f"Reference {self.pk}"
 
 
+class EditQuerySet(models.QuerySet):
+    """The verbs of the state graph. Each is a compare-and-set on one edit: an UPDATE filtered on its
+    status (and, for a run in progress, on its run token) that tells whether it changed the row."""
+
+    def move(self, pk: int, source: str | Iterable[str], target: str, *, token: str | None = None, **fields) -> bool:
+        """Move an edit from one of `source` to `target` if it is still there; tell whether it moved."""
+        sources = {source} if isinstance(source, str) else set(source)
+        for s in sources:
+            if s != target and target not in TRANSITIONS[s]:
+                raise ValueError(f"{s} → {target} is not an allowed transition")
+        rows = self.filter(pk=pk, status__in=sources)
+        if token is not None:
+            rows = rows.filter(run_token=token)
+        if target in TERMINAL:
+            fields.setdefault("finished_at", timezone.now())
+        return rows.update(status=target, **fields) == 1
+
+    def claim(self, pk: int, target: str) -> str | None:
+        """Give a queued edit to a new run; return the run's token, or None when another run has it."""
+        token = uuid.uuid4().hex
+        now = timezone.now()
+        claimed = self.move(
+            pk,
+            Status.QUEUED,
+            target,
+            run_token=token,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            attempts=F("attempts") + 1,
+        )
+        return token if claimed else None
+
+    def beat(self, pk: int, status: str, token: str, **fields) -> bool:
+        """Record that the run holding `token` is alive (with its progress); False when it lost the edit."""
+        return self.move(pk, status, status, token=token, heartbeat_at=timezone.now(), **fields)
+
+    def requeue(self, pk: int, source: str | Iterable[str], *, token: str | None = None, **fields) -> bool:
+        """Send an edit back to the queue for a new run."""
+        return self.move(pk, source, Status.QUEUED, token=token, run_token="", progress=0, **fields)
+
+    def fail(self, pk: int, source: str | Iterable[str], code: str, message: str, *, token: str | None = None, **fields) -> bool:
+        """End an edit as failed, with a code and a message the user reads."""
+        return self.move(
+            pk, source, Status.FAILED, token=token, error_code=(code or "failed")[:64], error_message=message, **fields
+        )
+
+    def finish(self, pk: int, source: str, *, token: str | None = None, **fields) -> bool:
+        """End an edit as succeeded (its result clip is already registered)."""
+        return self.move(pk, source, Status.SUCCEEDED, token=token, progress=100, **fields)
+
+    def cancel(self, pk: int, source: str | Iterable[str], message: str) -> bool:
+        """End an unfinished edit as cancelled."""
+        return self.move(pk, source, Status.CANCELLED, error_message=message)
+
+    def mark_unknown_outcome(self, pk: int, message: str, *, token: str | None = None) -> bool:
+        """Stop an edit whose create may or may not have made a (billed) task: the user decides."""
+        return self.move(
+            pk, Status.SUBMITTING, Status.NEEDS_ATTENTION, token=token, error_code="unknown_outcome", error_message=message
+        )
+
+    def submit_again(self, pk: int) -> bool:
+        """Queue an edit that needs attention for a fresh run that creates a new task."""
+        return self.requeue(
+            pk,
+            Status.NEEDS_ATTENTION,
+            attempts=0,
+            remote_task_id="",
+            remote_submitted_at=None,
+            remote_polls=0,
+            error_code="",
+            error_message="",
+            finished_at=None,
+        )
+
+    def check_again(self, pk: int) -> bool:
+        """Follow again the task an edit that needs attention already created (nothing new is sent)."""
+        return self.exclude(remote_task_id="").move(
+            pk, Status.NEEDS_ATTENTION, Status.WAITING, error_code="", error_message="", heartbeat_at=timezone.now()
+        )
+
+    def count_poll(self, pk: int) -> bool:
+        """Count a status read of a followed remote task; False when the edit is no longer followed."""
+        rows = self.filter(pk=pk, status__in=[Status.WAITING, Status.RUNNING])
+        return rows.update(remote_polls=F("remote_polls") + 1, heartbeat_at=timezone.now()) == 1
+
+    def keep_late_task(self, pk: int, task_id: str, message: str) -> bool:
+        """Record the task a create made after the reaper had given up on it (the edit needs attention)."""
+        rows = self.filter(pk=pk, status=Status.NEEDS_ATTENTION, remote_task_id="")
+        return rows.update(remote_task_id=task_id, error_message=message) == 1
+
+    def overdue(self, limit: TimeLimit, now: datetime) -> EditQuerySet:
+        """Return the edits that have stayed silent in a state past its time limit."""
+        rows = self.filter(status=limit.status, heartbeat_at__lt=limit.cutoff(now))
+        return rows.exclude(engine=Engine.LOCAL) if limit.remote else rows.filter(engine=Engine.LOCAL)
+
+    def take_over(self, edit: Edit, limit: TimeLimit) -> bool:
+        """Claim a silent remote edit for the reaper (one reaper wins: its heartbeat is in the filter)."""
+        return self.filter(heartbeat_at=edit.heartbeat_at).move(
+            edit.pk, limit.status, limit.then, heartbeat_at=timezone.now()
+        )
+
+
 class Edit(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="edits")
     input_clip = models.ForeignKey(Clip, on_delete=models.RESTRICT, related_name="edits_as_input")
@@ -187,6 +352,9 @@ class Edit(models.Model):
     notes = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    # The provider's moderation blocked it: it is never re-run unchanged (repeated hits can get the
+    # account suspended).
+    moderated = models.BooleanField(default=False)
 
     # Which run owns the edit: a fresh token each time it is claimed, so a stale worker that
     # wakes up after the reaper re-queued its edit cannot write a second result.
@@ -207,11 +375,25 @@ class Edit(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = EditQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Edit #{self.pk}"
+
+    # What templates and views ask of the status (never a string literal).
+    is_queued = property(lambda self: self.status == Status.QUEUED)
+    is_preparing = property(lambda self: self.status == Status.PREPARING)
+    is_submitting = property(lambda self: self.status == Status.SUBMITTING)
+    is_waiting = property(lambda self: self.status == Status.WAITING)
+    is_running = property(lambda self: self.status == Status.RUNNING)
+    is_downloading = property(lambda self: self.status == Status.DOWNLOADING)
+    is_succeeded = property(lambda self: self.status == Status.SUCCEEDED)
+    is_failed = property(lambda self: self.status == Status.FAILED)
+    is_cancelled = property(lambda self: self.status == Status.CANCELLED)
+    needs_attention = property(lambda self: self.status == Status.NEEDS_ATTENTION)
 
     @property
     def is_finished(self) -> bool:
@@ -220,6 +402,10 @@ class Edit(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in CANCELLABLE
+
+    @property
+    def is_local(self) -> bool:
+        return self.engine == Engine.LOCAL
 
     @property
     def eta_seconds(self) -> int | None:
@@ -238,23 +424,35 @@ class Edit(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("project_detail", args=[self.project_id]) + f"#edit-{self.pk}"
 
-    def recipe(self) -> dict[str, str]:
+    def recipe(self) -> dict:
         """Return the settings that reproduce this edit; results carry it in their metadata."""
-        return {
-            "prompt": self.prompt,
-            "seed": str(self.seed),
-            "engine": self.engine,
-            "model": self.model,
-            "ratio": self.ratio,
-            "public_figure_threshold": self.public_figure_threshold,
-            "input_sha256": self.input_clip.sha256,
-        }
+        remote = not self.is_local
+        return build_recipe(
+            prompt=self.prompt,
+            seed=self.seed,
+            engine=self.engine,
+            model=self.model,
+            ratio=self.ratio,
+            public_figure_threshold=self.public_figure_threshold,
+            input_sha256=self.input_clip.sha256,
+            trim_start=self.trim_start if remote else None,
+            keyframes=self.keyframes if remote else None,
+        )
 
     def recipe_json(self) -> str:
         return json.dumps(self.recipe(), ensure_ascii=False)
 
-
-SEED_RANGE = (0, SEED_MAX)
+    def settings_query(self) -> str:
+        """Return the query string that fills the edit form with every setting of this edit ("Copy settings")."""
+        pairs = [("input", self.input_clip_id)]
+        for name, value in self.recipe().items():
+            if name == "keyframes":
+                pairs += [(f"keyframe_at_{k['reference']}", f"{k['seconds']:g}") for k in value]
+            elif name != "input_sha256":
+                pairs.append((name, value))
+        # references.all() reads the page's prefetched references.
+        pairs += [("references", reference.pk) for reference in self.references.all()]
+        return urlencode(pairs)
 
 
 class ShareLink(models.Model):

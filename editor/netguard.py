@@ -18,13 +18,11 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from editor.errors import Refusal
 
-class FetchError(Exception):
+
+class FetchError(Refusal):
     """A URL could not be fetched; the message is meant for the user."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 def is_public_address(address: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,10 +43,31 @@ def local_copy(name: str, suffix: str = "") -> Iterator[Path]:
         yield target
 
 
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of a local file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+class Staged:
+    """Files saved into storage for a change that has not committed yet."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def save(self, local_path: Path, name: str) -> str:
+        """Save a local file into storage (see save_file) and remember it until the change is kept."""
+        stored = save_file(local_path, name)
+        self.names.append(stored)
+        return stored
+
+
+@contextmanager
+def staged_files() -> Iterator[Staged]:
+    """Yield a Staged; when the block raises, delete every file it saved and let the error go on."""
+    staged = Staged()
+    try:
+        yield staged
+    except BaseException:
+        delete_quietly(*staged.names)
+        raise
+
+
+def read_stored(name: str) -> bytes:
+    """Return a stored file's bytes."""
+    with default_storage.open(name, "rb") as fh:
+        return fh.read()

@@ -1,4 +1,4 @@
-"""Task-queue entry points: a primary key in, one service call."""
+"""Task-queue entry points: a primary key in, one service call. Only services/queue.py enqueues them."""
 
 from django_tasks import task
 

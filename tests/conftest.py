@@ -112,9 +112,9 @@ def worker_env(data_dir: Path, extra_env: dict[str, str] | None = None) -> dict[
 def start_worker(
     data_dir: Path, *extra: str, worker_id: str = "test", extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen:
-    """Start `manage.py db_worker` as a real process against the test database."""
+    """Start `manage.py studio_worker` as a real process against the test database."""
     return subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay", "--worker-id", worker_id, *extra],
+        [sys.executable, "manage.py", "studio_worker", "--interval", "0.1", "--no-startup-delay", "--worker-id", worker_id, *extra],
         cwd=REPO,
         env=worker_env(data_dir, extra_env),
         stdout=subprocess.PIPE,
@@ -138,14 +138,14 @@ def make_finished_edit(project, *, input_clip=None, prompt="black and white", en
     from editor import media
     from editor.models import Edit, Status
     from editor.services.projects import register_clip
-    from editor.storage import local_copy
+    from editor.storage import local_copy, staged_files
 
     clip = input_clip or project.clips.get(source_edit__isnull=True)
     edit = Edit.objects.create(
         project=project, input_clip=clip, prompt=prompt, ratio="1280:720", seed=seed, engine=engine
     )
-    with local_copy(clip.file) as path:
-        register_clip(project, path, media.probe(path), source_edit=edit, stored=[])
+    with local_copy(clip.file) as path, staged_files() as staged:
+        register_clip(project, path, media.probe(path), source_edit=edit, staged=staged)
     Edit.objects.filter(pk=edit.pk).update(status=Status.SUCCEEDED)
     edit.refresh_from_db()
     return edit

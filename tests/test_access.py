@@ -33,7 +33,6 @@ def project_urls(project, edit, reference):
         ("post", reverse("reference_add", args=[project.pk])),
         ("post", reverse("reference_from_frame", args=[project.pk])),
         ("get", reverse("edit_status", args=[edit.pk])),
-        ("get", reverse("edit_card", args=[edit.pk])),
         ("get", reverse("edit_estimate", args=[project.pk])),
         ("post", reverse("edit_cancel", args=[edit.pk])),
         ("post", reverse("edit_submit_again", args=[edit.pk])),

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from editor.models import Edit
 from tests.conftest import DATA, start_worker
 
 ARTIFACTS = Path(__file__).parent / ".artifacts"
@@ -49,8 +50,10 @@ def _plays(page, selector: str) -> bool:
     )
 
 
-def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_media):
+def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_media, monkeypatch):
     page = browser_page
+    # Playwright's sync API runs an event loop in this thread; the checks below read the database.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(exist_ok=True)
     worker = start_worker(private_media, worker_id="browser")
     try:
@@ -67,6 +70,10 @@ def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_medi
         page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
         assert _plays(page, "#source-video")
 
+        requests: list[str] = []
+        finishing: list[int] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("response", lambda r: finishing.append(len(requests)) if r.status == 286 else None)
         page.fill("#id_prompt", "make it black and white")
         assert page.inner_text("[data-counter-for]") == str(len("make it black and white"))
         page.check("input[name=ratio][value='960:960']")
@@ -78,9 +85,23 @@ def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_medi
         page.wait_for_selector(".edit-status.status-succeeded", timeout=180_000)
         assert "seed 42" in page.inner_text(".edit-card")
         # The open tab counts the finished edit in its title, and the card brings in its actions.
-        assert page.title().startswith("(1) ")
         page.wait_for_selector(".edit-card >> text=Re-run, new seed", timeout=10_000)
+        assert page.title().startswith("(1) ")
+        page.wait_for_timeout(1000)
         page.screenshot(path=str(ARTIFACTS / "project-done.png"), full_page=True)
+        # Finishing took one request: the poll that found the edit done brought its whole card, and
+        # nothing of the edit was fetched after it (its poster image aside).
+        assert len(finishing) == 1, finishing
+        after = [u for u in requests[finishing[0]:] if "/edits/" in u]
+        assert after == [], after
+        assert not any("/card/" in u for u in requests)
+
+        # "Copy settings" fills the form with every setting of the edit.
+        page.click(".edit-card >> text=Copy settings")
+        page.wait_for_selector("#edit-form")
+        assert page.input_value("#id_prompt") == "make it black and white"
+        assert page.input_value("#id_seed") == "42"
+        assert page.is_checked("input[name=ratio][value='960:960']")
 
         page.click(".edit-status >> text=Compare")
         page.wait_for_selector("[data-compare]")
@@ -101,6 +122,33 @@ def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_medi
         page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
         page.select_option("#compare-mode", "wipe")
         page.screenshot(path=str(ARTIFACTS / "compare-wipe.png"), full_page=True)
+
+        # A painted mask travels with the form as a PNG file, and the removal runs on it.
+        page.go_back()
+        page.wait_for_selector("#edit-form")
+        page.click("[data-mask-painter] summary")
+        canvas = page.locator("[data-mask-view]").bounding_box()
+        page.mouse.move(canvas["x"] + canvas["width"] * 0.7, canvas["y"] + canvas["height"] * 0.2)
+        page.mouse.down()
+        page.mouse.move(canvas["x"] + canvas["width"] * 0.8, canvas["y"] + canvas["height"] * 0.3, steps=8)
+        page.mouse.up()
+        page.wait_for_function("() => document.querySelector('[data-mask-input]').files.length === 1")
+        page.fill("#id_prompt", "remove the painted object")
+        page.click("#edit-form button[type=submit]")
+        page.wait_for_function("() => document.querySelectorAll('.edit-status.status-succeeded').length === 2", timeout=180_000)
+        removal = Edit.objects.latest("created_at")
+        assert removal.mask.startswith("masks/") and removal.summary.startswith("remove")
+        page.screenshot(path=str(ARTIFACTS / "project-removal.png"), full_page=True)
+
+        # Share the first result and open the public page.
+        first = page.locator(f"#edit-{removal.pk - 1}")
+        first.locator("details.share summary").click()
+        first.locator("text=Create link").click()
+        message = page.inner_text(".messages")
+        share_url = re.search(r"(http://\S+/s/\S+/)", message).group(1)
+        page.goto(share_url)
+        assert _plays(page, "video.shared-video")
+        page.screenshot(path=str(ARTIFACTS / "share.png"), full_page=True)
     finally:
         worker.terminate()
         worker.wait(timeout=20)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from editor import media
-from editor.models import TRANSITIONS, Clip, Edit, Status
+from editor.models import CANCELLABLE, TRANSITIONS, Clip, Edit, Status, time_limit
 from editor.services import edits as edit_service
 from editor.storage import local_copy
 from tests.conftest import start_worker, stored_files
@@ -61,20 +61,39 @@ def test_every_status_is_in_the_graph():
         assert targets <= set(Status.values)
 
 
-def test_transition_refuses_an_edge_not_in_the_graph(project):
+def test_move_refuses_an_edge_not_in_the_graph(project):
     edit = _new_edit(project)
     with pytest.raises(ValueError):
-        edit_service.transition(edit.pk, Status.SUCCEEDED, Status.RUNNING)
+        Edit.objects.move(edit.pk, Status.SUCCEEDED, Status.RUNNING)
 
 
-def test_transition_is_compare_and_set(project):
+def test_move_is_compare_and_set(project):
     edit = _new_edit(project)
-    assert edit_service.transition(edit.pk, Status.QUEUED, Status.CANCELLED)
+    assert Edit.objects.move(edit.pk, Status.QUEUED, Status.CANCELLED)
     # The second attempt finds the edit no longer queued and changes nothing.
-    assert not edit_service.transition(edit.pk, Status.QUEUED, Status.RUNNING)
+    assert not Edit.objects.move(edit.pk, Status.QUEUED, Status.RUNNING)
     edit.refresh_from_db()
     assert edit.status == Status.CANCELLED
     assert edit.finished_at is not None
+
+
+def test_cancellable_states_are_exactly_those_with_an_edge_to_cancelled():
+    assert CANCELLABLE == {Status.QUEUED, Status.PREPARING, Status.WAITING, Status.RUNNING}
+    # Once a create is on the wire, nobody may cancel it: its answer decides.
+    assert Status.CANCELLED not in TRANSITIONS[Status.SUBMITTING]
+    assert Status.CANCELLED not in TRANSITIONS[Status.NEEDS_ATTENTION]
+
+
+def test_a_claim_counts_the_attempt_in_the_database(project):
+    edit = _new_edit(project)
+    Edit.objects.filter(pk=edit.pk).update(attempts=2)
+    stale_copy = Edit.objects.get(pk=edit.pk)
+    Edit.objects.filter(pk=edit.pk).update(attempts=5)
+    # A claim made from an old copy of the row still counts from what the database holds.
+    token = Edit.objects.claim(stale_copy.pk, Status.RUNNING)
+    assert token
+    assert Edit.objects.get(pk=edit.pk).attempts == 6
+    assert Edit.objects.claim(edit.pk, Status.RUNNING) is None
 
 
 # Submitting
@@ -143,7 +162,7 @@ def test_status_partial_polls_while_unfinished(owner_client, project):
 
 def test_status_partial_stops_polling_when_edit_finished(owner_client, project):
     edit = _new_edit(project)
-    edit_service.transition(edit.pk, Status.QUEUED, Status.FAILED, error_message="It broke.")
+    Edit.objects.fail(edit.pk, Status.QUEUED, "broken", "It broke.")
     response = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 286
     body = response.content.decode()
@@ -152,13 +171,26 @@ def test_status_partial_stops_polling_when_edit_finished(owner_client, project):
     assert "It broke." in body
 
 
-def test_a_finished_poll_fetches_the_whole_card_once(owner_client, project):
+def test_a_finished_poll_brings_the_whole_card_and_the_done_event_in_one_response(owner_client, project):
+    import json
+
     edit = _new_edit(project)
     edit_service.run_edit(edit.pk)
-    body = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true").content.decode()
-    assert f'hx-get="{reverse("edit_card", args=[edit.pk])}"' in body and 'hx-trigger="load"' in body
-    card = owner_client.get(reverse("edit_card", args=[edit.pk]), HTTP_HX_REQUEST="true").content.decode()
+    response = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true")
+    card = response.content.decode()
     assert "Re-run" in card and "Create link" in card and "hx-trigger" not in card
+    # The card replaces itself (not just the status inside it), and nothing is fetched afterwards.
+    assert response["HX-Retarget"] == f"#edit-{edit.pk}" and response["HX-Reswap"] == "outerHTML"
+    assert card.lstrip().startswith(f'<li class="card edit-card" id="edit-{edit.pk}"')
+    assert "hx-get" not in card
+    event = json.loads(response["HX-Trigger"])["edit-finished"]
+    assert event == {"id": edit.pk, "status": "succeeded", "prompt": "black and white"}
+
+
+def test_an_unfinished_poll_sends_no_done_event(owner_client, project):
+    edit = _new_edit(project)
+    response = owner_client.get(reverse("edit_status", args=[edit.pk]), HTTP_HX_REQUEST="true")
+    assert "HX-Trigger" not in response and "HX-Retarget" not in response
 
 
 def test_a_poll_costs_at_most_three_queries(owner_client, project, django_assert_max_num_queries):
@@ -295,7 +327,7 @@ def test_reaper_gives_up_after_repeated_worker_deaths(project, settings):
     edit = _new_edit(project)
     stale = timezone.now() - timedelta(seconds=settings.ALEPH_STALE_SECONDS + 5)
     Edit.objects.filter(pk=edit.pk).update(
-        status=Status.RUNNING, run_token="dead", heartbeat_at=stale, attempts=edit_service.MAX_ATTEMPTS
+        status=Status.RUNNING, run_token="dead", heartbeat_at=stale, attempts=time_limit(Status.RUNNING, remote=False).max_attempts
     )
     assert edit_service.reap_stale_edits() == []
     edit.refresh_from_db()
@@ -434,11 +466,14 @@ def _mask_png(width=320, height=240, painted=True) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_painted_mask_is_stored_with_the_edit_and_copied_on_rerun(owner_client, project, private_media):
-    import base64
+def _mask_file(data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
 
-    data_url = "data:image/png;base64," + base64.b64encode(_mask_png()).decode()
-    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, mask=data_url))
+    return SimpleUploadedFile("mask.png", data, content_type="image/png")
+
+
+def test_a_painted_mask_is_stored_with_the_edit_and_copied_on_rerun(owner_client, project, private_media):
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, mask=_mask_file(_mask_png())))
     assert response.status_code == 302
     edit = Edit.objects.get()
     assert edit.mask.startswith("masks/") and (private_media / "media" / edit.mask).exists()
@@ -447,16 +482,26 @@ def test_a_painted_mask_is_stored_with_the_edit_and_copied_on_rerun(owner_client
     assert (private_media / "media" / rerun.mask).read_bytes() == (private_media / "media" / edit.mask).read_bytes()
 
 
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (32, 32), 255).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     "value, message",
     [
-        ("data:image/jpeg;base64,AAAA", "not a PNG"),
-        ("data:image/png;base64,@@@", "could not be read"),
+        (_jpeg(), "not a PNG"),
+        (b"@@@", "could not be read"),
     ],
 )
 def test_bad_masks_are_refused_and_change_nothing(owner_client, project, private_media, value, message):
     before = stored_files(private_media / "media")
-    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, mask=value))
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, mask=_mask_file(value)))
     assert response.status_code == 400
     assert message in response.content.decode()
     assert Edit.objects.count() == 0

@@ -189,3 +189,35 @@ def test_pages_run_a_constant_number_of_queries(owner_client, owner, project, ur
     with CaptureQueriesContext(connection) as many:
         assert owner_client.get(url).status_code == 200
     assert len(many.captured_queries) == len(one.captured_queries), [q["sql"] for q in many.captured_queries]
+
+
+def test_star_follows_only_a_safe_next(owner_client, project):
+    response = owner_client.post(reverse("project_star", args=[project.pk]), {"next": "https://evil.example/"})
+    assert response["Location"] == reverse("home")
+    response = owner_client.post(reverse("project_star", args=[project.pk]), {"next": "//evil.example/x"})
+    assert response["Location"] == reverse("home")
+    response = owner_client.post(reverse("project_star", args=[project.pk]), {"next": "/history/?q=x"})
+    assert response["Location"] == "/history/?q=x"
+
+
+def test_filters_and_pages_keep_the_query(owner_client, owner, project):
+    for n in range(30):
+        create_project_from_upload(owner, upload_of(_clip_path(project)), f"Clip {n}")
+    body = owner_client.get(reverse("home"), {"q": "Clip", "sort": "title"}).content.decode()
+    # The next page link keeps the search and the sort ({% querystring %}).
+    assert 'href="?q=Clip&amp;sort=title&amp;page=2"' in body
+    body = owner_client.get(reverse("home"), {"q": "Clip", "sort": "title", "page": "2"}).content.decode()
+    assert 'href="?q=Clip&amp;sort=title&amp;page=1"' in body
+    # Both list pages use the one filter bar, each with its own fields.
+    assert 'name="starred"' in body and 'placeholder="Search titles and prompts"' in body
+    history = owner_client.get(reverse("history")).content.decode()
+    assert 'name="starred"' not in history and 'placeholder="Search prompts and projects"' in history
+
+
+def test_limits_shown_on_the_pages_come_from_the_settings(owner_client, project, settings):
+    settings.ALEPH_MAX_UPLOAD_MB = 123
+    settings.ALEPH_MAX_REFERENCE_MB = 7
+    assert "up to 123 MB" in owner_client.get(reverse("project_new")).content.decode()
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "up to 7 MB" in body and "16 MB" not in body
+    assert 'accept=".png,.jpg,.jpeg,.webp' in body

@@ -27,11 +27,14 @@ from django_tasks_db.models import DBTaskResult
 from PIL import Image
 
 from editor import media
-from editor.engines.remote import RemoteClient, build_body, describe_failure
+from editor.engines.remote.body import build_body
+from editor.engines.remote.client import RemoteClient
+from editor.engines.remote.failures import describe_failure
+from editor.errors import InputError
 from editor.models import Clip, Edit, ProviderHealth, Status
 from editor.services import edits as edit_service
-from editor.services import remote_edits
-from editor.services.projects import InputError, add_reference, create_project_from_upload
+from editor.services import providers, remote_edits
+from editor.services.projects import add_reference, create_project_from_upload
 from editor.storage import local_copy
 from tests.conftest import upload_of
 from tests.fakes import DEFAULT_OUTPUT, Fault, FakeProvider, TaskPlan
@@ -593,6 +596,9 @@ def test_moderation_fails_with_the_suspension_warning_and_is_never_retried(proje
     if code == "SAFETY.INPUT.TEXT":
         assert "the prompt" in edit.error_message
     assert not describe_failure(edit.error_code).retryable
+    assert edit.moderated
+    with pytest.raises(InputError, match="moderation"):
+        edit_service.rerun_edit(edit, new_seed=True)
     assert queue.pending() == []
     assert len(runway.creates) == 1
     # A moderation hit is the user's input, not the provider failing.
@@ -608,6 +614,7 @@ def test_internal_failures_fail_and_offer_a_billed_try_again(project, runway, qu
     assert edit.status == Status.FAILED
     assert edit.error_code == (code or "failed")
     assert "Trying again creates a new task, billed again." in edit.error_message
+    assert not edit.moderated
     assert describe_failure(code).retryable
     # Offered, never automatic.
     assert queue.pending() == []
@@ -642,14 +649,14 @@ def test_a_task_cancelled_on_the_provider_side_ends_cancelled(project, runway, q
 def test_five_provider_failures_in_a_row_pause_new_edits_until_a_success(project, runway, queue, owner_client):
     survivor = submit(project, queue)
     assert survivor.status == Status.WAITING
-    for n in range(1, remote_edits.BREAKER_THRESHOLD + 1):
-        remote_edits.check_can_submit("runway")
+    for n in range(1, providers.BREAKER_THRESHOLD + 1):
+        providers.check_can_submit("runway")
         runway.inject("POST", "/v1/video_to_video", Fault.server_error(502))
         assert submit(project, queue).status == Status.NEEDS_ATTENTION
         assert ProviderHealth.objects.get(provider="runway").consecutive_failures == n
 
     with pytest.raises(InputError, match=r"Runway failed 5 times in a row, so new edits are paused until \d\d:\d\d UTC"):
-        remote_edits.check_can_submit("runway")
+        providers.check_can_submit("runway")
     edits_before = Edit.objects.count()
     with pytest.raises(InputError):
         ask(project)
@@ -664,20 +671,20 @@ def test_five_provider_failures_in_a_row_pause_new_edits_until_a_success(project
     while not survivor.is_finished:
         survivor = poll(queue, survivor)
     assert survivor.status == Status.SUCCEEDED
-    remote_edits.check_can_submit("runway")
+    providers.check_can_submit("runway")
     assert ProviderHealth.objects.get(provider="runway").consecutive_failures == 0
-    assert len(runway.creates) == 1 + remote_edits.BREAKER_THRESHOLD
+    assert len(runway.creates) == 1 + providers.BREAKER_THRESHOLD
 
 
 def test_after_the_cool_down_one_more_failure_pauses_again(project, runway, queue):
     ProviderHealth.objects.create(
-        provider="runway", consecutive_failures=remote_edits.BREAKER_THRESHOLD, paused_until=timezone.now() - timedelta(seconds=1)
+        provider="runway", consecutive_failures=providers.BREAKER_THRESHOLD, paused_until=timezone.now() - timedelta(seconds=1)
     )
-    remote_edits.check_can_submit("runway")
+    providers.check_can_submit("runway")
     runway.inject("POST", "/v1/video_to_video", Fault.server_error(502))
     submit(project, queue)
     with pytest.raises(InputError, match="paused"):
-        remote_edits.check_can_submit("runway")
+        providers.check_can_submit("runway")
 
 
 # ---------------------------------------------------------------- credit balance
@@ -685,16 +692,16 @@ def test_after_the_cool_down_one_more_failure_pauses_again(project, runway, queu
 
 def test_the_credit_balance_is_read_once_a_minute_and_an_outage_does_not_hold_up_pages(project, runway):
     runway.inject("GET", "/v1/organization", Fault.server_error(503))
-    assert remote_edits.credit_balance("runway") is None
-    assert remote_edits.credit_balance("runway") is None
+    assert providers.credit_balance("runway") is None
+    assert providers.credit_balance("runway") is None
     # One read, no retries or backoff while a page waits, and the failure is remembered.
     assert len(runway.received("GET", "/v1/organization")) == 1
     assert runway.time.sleeps == []
     cache.clear()
-    assert remote_edits.credit_balance("runway") == runway.credit_balance
-    assert remote_edits.credit_balance("runway") == runway.credit_balance
+    assert providers.credit_balance("runway") == runway.credit_balance
+    assert providers.credit_balance("runway") == runway.credit_balance
     assert len(runway.received("GET", "/v1/organization")) == 2
-    assert remote_edits.credit_balance("cometapi") is None
+    assert providers.credit_balance("cometapi") is None
 
 
 # ---------------------------------------------------------------- cancel

@@ -216,6 +216,7 @@ def test_moderation_failures_are_not_offered_an_unchanged_retry(owner_client, pr
     edit = Edit.objects.create(
         project=project, input_clip=project.clips.get(), prompt="x", ratio="1280:720", seed=1, engine="runway",
         model="gen4_aleph", status=Status.FAILED, error_code="SAFETY.INPUT.TEXT", error_message="Blocked.",
+        moderated=True,  # as the poll records a moderation failure
     )
     body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
     assert "Blocked by moderation" in body and reverse("edit_rerun", args=[edit.pk]) not in body
@@ -230,3 +231,63 @@ def test_a_cancelled_cometapi_edit_says_it_may_still_be_billed(owner_client, pro
         error_message="Cancelled here: polling stopped. CometAPI has no cancel route, so the task (t1) may still complete and be billed.",
     )
     assert "may still complete and be billed" in owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+
+
+def test_the_estimate_sends_only_what_the_price_depends_on_and_is_rendered_with_the_page(owner_client, project, runway):
+    body = owner_client.get(
+        reverse("project_detail", args=[project.pk]), {"engine": "runway", "model": "gen4_aleph"}
+    ).content.decode()
+    # The first price is on the page itself (no request needed, and none without JavaScript)...
+    assert "Estimated cost: $0.15" in body and "hx-trigger=\"load" not in body
+    # ...and a change asks for the price with the four fields it depends on, never the prompt or the mask.
+    assert 'hx-params="engine,model,input_clip,trim_start"' in body
+    assert "<noscript>" in body and "Runway gen4_aleph $0.15" in body
+
+
+def test_copy_settings_carries_model_start_and_keyframes(owner_client, owner, bunny, cat_png, runway):
+    from editor.services.projects import add_reference, create_project_from_upload
+    from tests.conftest import upload_of
+
+    project = create_project_from_upload(owner, upload_of(bunny), "Bunny")
+    first, second = (add_reference(project, upload_of(cat_png, content_type="image/png")) for _ in range(2))
+    data = _form(project, model="aleph2", trim_start="0.5", references=[first.pk, second.pk])
+    data[f"keyframe_at_{first.pk}"] = "0.5"
+    data[f"keyframe_at_{second.pk}"] = "3"
+    assert owner_client.post(reverse("edit_create", args=[project.pk]), data).status_code == 302
+    edit = Edit.objects.get()
+    recipe = edit.recipe()
+    assert recipe["model"] == "aleph2" and recipe["trim_start"] == "0.5"
+    assert recipe["keyframes"] == [{"reference": first.pk, "seconds": 0.5}, {"reference": second.pk, "seconds": 3.0}]
+    copied = owner_client.get(f"{reverse('project_detail', args=[project.pk])}?{edit.settings_query()}")
+    form = copied.context["form"]
+    assert (form.initial["engine"], form.initial["model"], form.initial["trim_start"]) == ("runway", "aleph2", 0.5)
+    body = copied.content.decode()
+    assert f'name="keyframe_at_{second.pk}" min="0" step="0.1" value="3"' in body
+    assert f'name="references" value="{second.pk}" checked' in body
+    # What the form would send again is the same edit.
+    assert owner_client.post(reverse("edit_create", args=[project.pk]), data).status_code == 302
+    again = Edit.objects.latest("pk")
+    assert (again.model, again.trim_start, again.keyframes) == (edit.model, edit.trim_start, edit.keyframes)
+
+
+def test_a_pasted_recipe_brings_its_keyframes(owner_client, project, runway, two_references):
+    import json
+
+    first = two_references[0]
+    recipe = {"prompt": "snow", "seed": "9", "engine": "runway", "model": "aleph2", "ratio": "960:960",
+              "trim_start": "0", "keyframes": [{"reference": first.pk, "seconds": 0.25}]}
+    response = owner_client.get(reverse("project_detail", args=[project.pk]), {"recipe": json.dumps(recipe)})
+    body = response.content.decode()
+    assert f'name="keyframe_at_{first.pk}" min="0" step="0.1" value="0.25"' in body
+    assert f'name="references" value="{first.pk}" checked' in body
+    assert response.context["form"].initial["model"] == "aleph2"
+
+
+def test_the_page_script_gets_the_model_catalogue(owner_client, project, runway):
+    import json
+    import re
+
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    facts = json.loads(re.search(r'<script id="model-catalog" type="application/json">(.*?)</script>', body).group(1))
+    assert facts["models"]["aleph2"]["keyframes"] == 5 and facts["models"]["gen4_aleph"]["references"] == 1
+    assert facts["providers"]["cometapi"] == ["gen4_aleph"]

@@ -1,4 +1,4 @@
-"""Remote edits run by real `manage.py db_worker` processes against the fake Runway on loopback.
+"""Remote edits run by real `manage.py studio_worker` processes against the fake Runway on loopback.
 
 The worker submits, then follows the task with deferred poll tasks (run_after 5 s or more), so these
 tests wait real seconds; each plan is kept to one or two polls.

@@ -62,7 +62,7 @@ def test_sigterm_stops_the_web_server_and_the_worker(tmp_path):
             assert time.monotonic() < deadline, "the web server did not answer"
             time.sleep(0.3)
         children = _children(studio.pid)
-        assert len(children) == 2  # runserver and db_worker
+        assert len(children) == 2  # runserver and studio_worker
         studio.send_signal(signal.SIGTERM)
         studio.wait(timeout=30)
         deadline = time.monotonic() + 15

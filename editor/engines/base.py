@@ -6,28 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Output ratios the form offers (Runway's gen4_aleph list).
-RATIOS = (
-    "1280:720",
-    "720:1280",
-    "1104:832",
-    "960:960",
-    "832:1104",
-    "1584:672",
-    "848:480",
-    "640:480",
-)
-
-SEED_MAX = 4_294_967_295
+from editor.errors import Refusal
 
 # Called with a fraction 0..1 of the work done. It may raise EditCancelled to stop the engine.
 ProgressFn = Callable[[float], None]
-
-
-def ratio_size(ratio: str) -> tuple[int, int]:
-    """Return (width, height) for a ratio string such as "1280:720"."""
-    w, h = ratio.split(":")
-    return int(w), int(h)
 
 
 @dataclass(frozen=True)
@@ -39,9 +21,6 @@ class EditRequest:
     seed: int
     references: tuple[Path, ...] = ()
     mask_path: Path | None = None
-    public_figure_threshold: str = "auto"
-    model: str = ""
-    trim_start: float = 0.0
     # Written into the output MP4's metadata (prompt, seed, engine, ...).
     recipe: dict[str, str] = field(default_factory=dict)
 
@@ -56,13 +35,12 @@ class EditResult:
     notes: list[str] = field(default_factory=list)
 
 
-class EngineError(Exception):
+class EngineError(Refusal):
     """The one error type engines raise: a stable code, a message a user can read, retryable or not."""
 
     def __init__(self, code: str, message: str, *, retryable: bool = False):
         super().__init__(message)
         self.code = code
-        self.message = message
         self.retryable = retryable
 
 

@@ -1,39 +1,37 @@
 """The life of an edit: create and enqueue, claim and run, cancel, and reap stale runs.
 
-Every state change is a compare-and-set: an UPDATE filtered on the status (and, for a run in
-progress, on its run token) that must change exactly one row, so two workers never take the
-same step and a run the reaper has given away can no longer write.
+Every state change is one of the model's verbs (editor.models.EditQuerySet), a compare-and-set that
+changes one row or nothing, so two workers never take the same step and a run the reaper has given
+away can no longer write. Remote engines' runs are dispatched to services.remote_edits.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from editor import media
+from editor.constants import SEED_MAX
 from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
-from editor.models import TRANSITIONS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
-from editor.services import remote_edits
-from editor.services.projects import InputError, register_clip
-from editor.storage import delete_quietly, local_copy, save_file
+from editor.errors import InputError, Refusal
+from editor.models import TIME_LIMITS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
+from editor.services import providers, queue, remote_edits
+from editor.services.projects import register_clip, touch
+from editor.storage import delete_quietly, local_copy, read_stored, staged_files
 
 log = logging.getLogger(__name__)
 
 # A run writes its progress (and heartbeat) at most this often.
 PROGRESS_WRITE_INTERVAL = 0.5
-# A run that kills its worker this many times is failed instead of re-queued again.
-MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -46,20 +44,6 @@ class EditSettings:
     model: str = ""
     trim_start: float = 0.0
     keyframes: tuple = ()
-
-
-def transition(edit_id: int, source: set[str] | str, target: str, *, token: str | None = None, **fields) -> bool:
-    """Move an edit from one of `source` to `target` if it is still there; tell whether it moved."""
-    sources = {source} if isinstance(source, str) else set(source)
-    for s in sources:
-        if target not in TRANSITIONS[s]:
-            raise ValueError(f"{s} → {target} is not an allowed transition")
-    rows = Edit.objects.filter(pk=edit_id, status__in=sources)
-    if token is not None:
-        rows = rows.filter(run_token=token)
-    if target in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED):
-        fields.setdefault("finished_at", timezone.now())
-    return rows.update(status=target, **fields) == 1
 
 
 def create_edit(
@@ -75,13 +59,11 @@ def create_edit(
     if not input_clip.is_original and input_clip.source_edit.status != Status.SUCCEEDED:
         raise InputError("That result is not finished yet.")
     cost = None
-    if edit_settings.engine in remote_edits.REMOTE_ENGINES:
-        remote_edits.check_can_submit(edit_settings.engine)
-        if edit_settings.model not in remote_edits.models_for(edit_settings.engine):
+    if edit_settings.engine != Engine.LOCAL:
+        providers.check_can_submit(edit_settings.engine)
+        if not providers.offers(edit_settings.engine, edit_settings.model):
             raise InputError(f"Choose a model that {Engine(edit_settings.engine).label} offers.")
-        cost = remote_edits.estimate(
-            edit_settings.engine, edit_settings.model, input_clip.duration, edit_settings.trim_start
-        )
+        cost = providers.estimate(edit_settings.engine, edit_settings.model, input_clip.duration, edit_settings.trim_start)
         summary, plan = "", []
     else:
         try:
@@ -94,76 +76,49 @@ def create_edit(
             )
         except EngineError as exc:
             raise InputError(exc.message) from None
-    mask_name = store_mask(mask_png) if mask_png is not None else ""
-    try:
+    with staged_files() as staged:
+        mask_name = store_mask(mask_png, staged) if mask_png is not None else ""
         with transaction.atomic():
-            edit = _record_edit(project, input_clip, edit_settings, references, summary, plan, cost, mask_name)
-    except BaseException:
-        delete_quietly(mask_name)
-        raise
+            edit = Edit.objects.create(
+                project=project,
+                input_clip=input_clip,
+                prompt=edit_settings.prompt,
+                ratio=edit_settings.ratio,
+                seed=edit_settings.seed,
+                public_figure_threshold=edit_settings.public_figure_threshold,
+                engine=edit_settings.engine,
+                model=edit_settings.model,
+                trim_start=edit_settings.trim_start,
+                keyframes=list(edit_settings.keyframes),
+                summary=summary[:500],
+                plan=plan,
+                cost_credits=cost.credits if cost else None,
+                cost_usd=cost.usd if cost else None,
+                mask=mask_name,
+            )
+            if references:
+                edit.references.set(references)
+            touch(project)
+            queue.run_edit(edit.pk)
     return edit
 
 
-def _record_edit(project, input_clip, edit_settings, references, summary, plan, cost, mask_name) -> Edit:
-    edit = Edit.objects.create(
-        project=project,
-        input_clip=input_clip,
-        prompt=edit_settings.prompt,
-        ratio=edit_settings.ratio,
-        seed=edit_settings.seed,
-        public_figure_threshold=edit_settings.public_figure_threshold,
-        engine=edit_settings.engine,
-        model=edit_settings.model,
-        trim_start=edit_settings.trim_start,
-        keyframes=list(edit_settings.keyframes),
-        summary=summary[:500],
-        plan=plan,
-        cost_credits=cost.credits if cost else None,
-        cost_usd=cost.usd if cost else None,
-        mask=mask_name,
-    )
-    if references:
-        edit.references.set(references)
-    Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
-    transaction.on_commit(lambda: enqueue_run(edit.pk))
-    return edit
-
-
-MAX_MASK_BYTES = 10 * 1024 * 1024
-
-
-def store_mask(png: bytes) -> str:
+def store_mask(png: bytes, staged) -> str:
     """Check a painted mask (PNG, white = remove) and store it; return its stored name."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    if not png or len(png) > MAX_MASK_BYTES:
-        raise InputError("The painted mask is empty or too large.")
     try:
-        with Image.open(io.BytesIO(png)) as image:
-            if image.format != "PNG" or max(image.size) > 8192:
-                raise InputError("The mask must be a PNG no larger than 8192 pixels a side.")
-            grey = image.convert("L")
-    except (UnidentifiedImageError, OSError):
-        raise InputError("The painted mask could not be read.") from None
-    if grey.getextrema()[1] < 128:
-        raise InputError("The mask is empty: paint over what should be removed.")
+        grey = media.read_mask(png)
+    except media.MediaError as exc:
+        raise InputError(exc.message) from None
     with tempfile.TemporaryDirectory(prefix="aleph-mask-") as tmp:
         local = Path(tmp) / "mask.png"
         grey.save(local, "PNG")
-        return save_file(local, new_storage_name("masks", ".png"))
+        return staged.save(local, new_storage_name("masks", ".png"))
 
 
 def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
     """Ask for the same edit again, with the same seed or a new random one."""
-    import secrets
-
-    from editor.engines.base import SEED_MAX
-
-    if "SAFETY" in edit.error_code:
+    if edit.moderated:
         raise InputError("This edit was blocked by moderation; change the prompt or inputs before trying again.")
-
     return create_edit(
         edit.project,
         edit.input_clip,
@@ -178,15 +133,8 @@ def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
             keyframes=tuple(edit.keyframes),
         ),
         list(edit.references.all()),
-        mask_png=_read_stored(edit.mask) if edit.mask else None,
+        mask_png=read_stored(edit.mask) if edit.mask else None,
     )
-
-
-def _read_stored(name: str) -> bytes:
-    from django.core.files.storage import default_storage
-
-    with default_storage.open(name, "rb") as fh:
-        return fh.read()
 
 
 def delete_edit(edit: Edit) -> None:
@@ -205,54 +153,27 @@ def delete_edit(edit: Edit) -> None:
         transaction.on_commit(lambda: delete_quietly(*names))
 
 
-def enqueue_run(edit_id: int) -> None:
-    """Put an edit's run on the task queue."""
-    from editor.tasks import run_edit_task
-
-    run_edit_task.enqueue(edit_id)
-
-
 def cancel_edit(edit: Edit) -> bool:
     """Cancel an unfinished edit; a running worker notices at its next progress write."""
-    if edit.engine in remote_edits.REMOTE_ENGINES:
+    if not edit.is_local:
         return remote_edits.cancel_remote_edit(edit)
-    cancelled = transition(
-        edit.pk, {Status.QUEUED, Status.RUNNING}, Status.CANCELLED, error_message="Cancelled by you."
-    )
-    return cancelled
+    return Edit.objects.cancel(edit.pk, {Status.QUEUED, Status.RUNNING}, "Cancelled by you.")
 
 
 def run_edit(edit_id: int) -> None:
     """Claim a queued edit and run it on its engine; do nothing if another run owns it."""
-    token = uuid.uuid4().hex
-    now = timezone.now()
     edit = Edit.objects.filter(pk=edit_id).first()
     if edit is None:
         return
-    if edit.engine in remote_edits.REMOTE_ENGINES:
-        if edit.engine not in remote_edits.configured_providers():
-            transition(
-                edit_id,
-                Status.QUEUED,
-                Status.FAILED,
-                error_code="engine_unavailable",
-                error_message=f"The {edit.get_engine_display()} engine is not configured on this server.",
-            )
+    if not edit.is_local:
+        if edit.engine not in providers.configured_providers():
+            message = f"The {edit.get_engine_display()} engine is not configured on this server."
+            Edit.objects.fail(edit_id, Status.QUEUED, "engine_unavailable", message)
             return
         remote_edits.run_remote_edit(edit)
         return
-    claimed = (
-        Edit.objects.filter(pk=edit_id, status=Status.QUEUED).update(
-            status=Status.RUNNING,
-            run_token=token,
-            started_at=now,
-            heartbeat_at=now,
-            progress=0,
-            attempts=edit.attempts + 1,
-        )
-        == 1
-    )
-    if not claimed:
+    token = Edit.objects.claim(edit_id, Status.RUNNING)
+    if token is None:
         log.info("edit %s: not queued any more, skipping", edit_id)
         return
     edit.refresh_from_db()
@@ -270,10 +191,7 @@ def _progress_writer(edit_id: int, token: str):
             return
         last_write = now
         percent = max(0, min(99, int(fraction * 100)))
-        still_ours = Edit.objects.filter(pk=edit_id, status=Status.RUNNING, run_token=token).update(
-            progress=percent, heartbeat_at=timezone.now()
-        )
-        if not still_ours:
+        if not Edit.objects.beat(edit_id, Status.RUNNING, token, progress=percent):
             raise EditCancelled()
 
     return report
@@ -281,67 +199,46 @@ def _progress_writer(edit_id: int, token: str):
 
 def _run_local(edit: Edit, token: str) -> None:
     references = list(edit.references.all())
-    stored: list[str] = []
     with tempfile.TemporaryDirectory(prefix=_scratch_prefix(edit.pk, token)) as tmp:
         output = Path(tmp) / "result.mp4"
         try:
-            with local_copy(edit.input_clip.file) as source:
-                ref_paths = _local_references(references, Path(tmp))
-                mask_path = _local_mask(edit.mask, Path(tmp))
-                request = EditRequest(
-                    input_path=source,
-                    output_path=output,
-                    prompt=edit.prompt,
-                    ratio=edit.ratio,
-                    seed=edit.seed,
-                    references=tuple(ref_paths),
-                    mask_path=mask_path,
-                    public_figure_threshold=edit.public_figure_threshold,
-                    recipe=edit.recipe(),
-                )
-                result = local_engine.run(request, _progress_writer(edit.pk, token))
-            info = media.probe(output)
-            with transaction.atomic():
-                clip = register_clip(edit.project, output, info, source_edit=edit, stored=stored)
-                done = transition(
-                    edit.pk,
-                    Status.RUNNING,
-                    Status.SUCCEEDED,
-                    token=token,
-                    progress=100,
-                    summary=result.summary[:500],
-                    plan=result.plan,
-                    notes=result.notes,
-                )
-                if not done:
-                    # Cancelled or reaped while we were finishing: keep nothing.
-                    raise EditCancelled()
-                Project.objects.filter(pk=edit.project_id).update(updated_at=timezone.now())
+            with staged_files() as staged:
+                with local_copy(edit.input_clip.file) as source:
+                    request = EditRequest(
+                        input_path=source,
+                        output_path=output,
+                        prompt=edit.prompt,
+                        ratio=edit.ratio,
+                        seed=edit.seed,
+                        references=tuple(_local_references(references, Path(tmp))),
+                        mask_path=_local_mask(edit.mask, Path(tmp)),
+                        recipe=edit.recipe(),
+                    )
+                    result = local_engine.run(request, _progress_writer(edit.pk, token))
+                info = media.probe(output)
+                with transaction.atomic():
+                    clip = register_clip(edit.project, output, info, source_edit=edit, staged=staged)
+                    done = Edit.objects.finish(
+                        edit.pk,
+                        Status.RUNNING,
+                        token=token,
+                        summary=result.summary[:500],
+                        plan=result.plan,
+                        notes=result.notes,
+                    )
+                    if not done:
+                        # Cancelled or reaped while we were finishing: keep nothing.
+                        raise EditCancelled()
+                    touch(edit.project)
             log.info("edit %s: succeeded as clip %s", edit.pk, clip.pk)
         except EditCancelled:
-            delete_quietly(*stored)
             log.info("edit %s: run stopped (cancelled or taken over)", edit.pk)
-        except (EngineError, media.MediaError) as exc:
-            delete_quietly(*stored)
-            transition(
-                edit.pk,
-                Status.RUNNING,
-                Status.FAILED,
-                token=token,
-                error_code=getattr(exc, "code", "media"),
-                error_message=exc.message,
-            )
+        except Refusal as exc:
+            Edit.objects.fail(edit.pk, Status.RUNNING, getattr(exc, "code", "media"), exc.message, token=token)
         except Exception:
-            delete_quietly(*stored)
             log.exception("edit %s: unexpected error", edit.pk)
-            transition(
-                edit.pk,
-                Status.RUNNING,
-                Status.FAILED,
-                token=token,
-                error_code="internal",
-                error_message="Something went wrong on this server while editing. The details are in the server log.",
-            )
+            message = "Something went wrong on this server while editing. The details are in the server log."
+            Edit.objects.fail(edit.pk, Status.RUNNING, "internal", message, token=token)
 
 
 def _scratch_prefix(edit_id: int, token: str) -> str:
@@ -370,35 +267,30 @@ def _local_references(references: list[Reference], tmp: Path) -> list[Path]:
     for i, reference in enumerate(references):
         target = tmp / f"ref{i}{Path(reference.file).suffix}"
         with local_copy(reference.file) as src:
-            target.write_bytes(Path(src).read_bytes())
+            shutil.copyfile(src, target)
         paths.append(target)
     return paths
 
 
 def reap_stale_edits(now=None) -> list[int]:
-    """Return edits whose run went silent to the queue and enqueue them again."""
+    """Return edits whose run went silent to the queue (enqueued again), within their time limits."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.ALEPH_STALE_SECONDS)
-    stale = Edit.objects.filter(status=Status.RUNNING, engine=Engine.LOCAL, heartbeat_at__lt=cutoff)
     requeued = []
-    for edit in stale.only("pk", "run_token", "attempts"):
-        if edit.attempts >= MAX_ATTEMPTS:
-            transition(
-                edit.pk,
-                Status.RUNNING,
-                Status.FAILED,
-                token=edit.run_token,
-                error_code="worker_lost",
-                error_message=f"The worker stopped while running this edit {edit.attempts} times; it was not retried again.",
-            )
+    for limit in TIME_LIMITS:
+        if limit.remote:
             continue
-        # The token in the filter makes this a no-op if the run woke up and moved on.
-        with transaction.atomic():
-            if transition(edit.pk, Status.RUNNING, Status.QUEUED, token=edit.run_token, run_token="", progress=0):
-                requeued.append(edit.pk)
-                _remove_scratch(edit.pk, edit.run_token)
-                transaction.on_commit(lambda pk=edit.pk: enqueue_run(pk))
+        for edit in Edit.objects.overdue(limit, now).only("pk", "run_token", "attempts"):
+            if edit.attempts >= limit.max_attempts:
+                message = f"The worker stopped while running this edit {edit.attempts} times; it was not retried again."
+                Edit.objects.fail(edit.pk, limit.status, "worker_lost", message, token=edit.run_token)
+                continue
+            # The token in the filter makes this a no-op if the run woke up and moved on.
+            with transaction.atomic():
+                if Edit.objects.requeue(edit.pk, limit.status, token=edit.run_token):
+                    requeued.append(edit.pk)
+                    _remove_scratch(edit.pk, edit.run_token)
+                    queue.run_edit(edit.pk)
     if requeued:
         log.warning("reaper: re-queued stale edits %s", requeued)
-    remote_edits.reap_remote(cutoff)
+    remote_edits.reap_remote(now)
     return requeued

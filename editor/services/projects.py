@@ -12,25 +12,41 @@ from django.db import transaction
 from django.utils import timezone
 
 from editor import media, netguard
+from editor.errors import InputError
 from editor.models import Clip, Edit, Project, Reference, new_storage_name
-from editor.storage import delete_quietly, save_file, sha256_of
+from editor.storage import Staged, delete_quietly, local_copy, staged_files
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
-
-
-class InputError(Exception):
-    """The user's input was refused; the message says why. Nothing was stored."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def max_upload_bytes() -> int:
     return settings.ALEPH_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def upload_limits() -> dict:
+    """Return the limits and accepted file types the upload and reference forms state."""
+    return {
+        "max_mb": settings.ALEPH_MAX_UPLOAD_MB,
+        "max_reference_mb": settings.ALEPH_MAX_REFERENCE_MB,
+        "video_kinds": _kinds(VIDEO_EXTENSIONS),
+        "video_accept": ",".join(VIDEO_EXTENSIONS) + ",video/*",
+        "image_kinds": _kinds(IMAGE_EXTENSIONS),
+        "image_accept": ",".join(IMAGE_EXTENSIONS) + ",image/png,image/jpeg,image/webp",
+    }
+
+
+def _kinds(extensions: tuple[str, ...]) -> str:
+    """Say which file types are accepted: "PNG, JPEG or WEBP" (".jpg" is JPEG's other name)."""
+    names = [e.lstrip(".").upper() for e in extensions if e != ".jpg"]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def touch(project: Project) -> None:
+    """Record activity on a project (it sorts first among recent projects)."""
+    Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
 
 
 def _title_from_name(name: str) -> str:
@@ -73,44 +89,25 @@ def create_project_from_upload(owner: AbstractBaseUser, uploaded, title: str = "
 
 def create_project_from_url(owner: AbstractBaseUser, url: str, title: str = "") -> Project:
     """Download a clip from a public https URL and store it as a new project."""
-    try:
-        url = netguard.check_url(url)
-    except netguard.FetchError as exc:
-        raise InputError(exc.message) from None
+    url = netguard.check_url(url)
     name = Path(url.split("?", 1)[0].rstrip("/")).name or "imported.mp4"
     extension = Path(name).suffix.lower()
     if extension not in VIDEO_EXTENSIONS:
         extension = ".mp4"
     with tempfile.TemporaryDirectory(prefix="aleph-import-") as tmp:
         local = Path(tmp) / f"import{extension}"
-        try:
-            netguard.download(
-                url,
-                local,
-                max_bytes=max_upload_bytes(),
-                timeout=settings.ALEPH_IMPORT_TIMEOUT_SECONDS,
-            )
-        except netguard.FetchError as exc:
-            raise InputError(exc.message) from None
+        netguard.download(url, local, max_bytes=max_upload_bytes(), timeout=settings.ALEPH_IMPORT_TIMEOUT_SECONDS)
         if local.stat().st_size == 0:
             raise InputError("The link returned an empty file.")
         return _create_project(owner, local, original_name=name, title=title)
 
 
 def _create_project(owner, local: Path, *, original_name: str, title: str) -> Project:
-    try:
-        info = media.probe(local, max_seconds=settings.ALEPH_MAX_CLIP_SECONDS)
-    except media.MediaError as exc:
-        raise InputError(exc.message) from None
-    stored: list[str] = []
-    try:
-        with transaction.atomic():
-            project = Project.objects.create(owner=owner, title=(title.strip() or _title_from_name(original_name))[:200])
-            register_clip(project, local, info, original_name=original_name, stored=stored)
-            return project
-    except BaseException:
-        delete_quietly(*stored)
-        raise
+    info = media.probe(local, max_seconds=settings.ALEPH_MAX_CLIP_SECONDS)
+    with staged_files() as staged, transaction.atomic():
+        project = Project.objects.create(owner=owner, title=(title.strip() or _title_from_name(original_name))[:200])
+        register_clip(project, local, info, original_name=original_name, staged=staged)
+        return project
 
 
 def register_clip(
@@ -120,16 +117,14 @@ def register_clip(
     *,
     original_name: str = "",
     source_edit: Edit | None = None,
-    stored: list[str],
+    staged: Staged,
 ) -> Clip:
-    """Store a probed local video and its poster; append stored names to `stored` for cleanup."""
+    """Store a probed local video and its poster (staged, so they go if the change does not commit)."""
     with tempfile.TemporaryDirectory(prefix="aleph-poster-") as tmp:
         poster_local = Path(tmp) / "poster.jpg"
         media.extract_poster(local, poster_local)
-        video_name = save_file(local, new_storage_name("clips", local.suffix.lower() or ".mp4"))
-        stored.append(video_name)
-        poster_name = save_file(poster_local, new_storage_name("posters", ".jpg"))
-        stored.append(poster_name)
+        video_name = staged.save(local, new_storage_name("clips", local.suffix.lower() or ".mp4"))
+        poster_name = staged.save(poster_local, new_storage_name("posters", ".jpg"))
     return Clip.objects.create(
         project=project,
         source_edit=source_edit,
@@ -137,7 +132,7 @@ def register_clip(
         poster=poster_name,
         original_name=original_name[:255],
         size_bytes=local.stat().st_size,
-        sha256=sha256_of(local),
+        sha256=media.file_sha256(local),
         container=info.container[:64],
         video_codec=info.video_codec[:32],
         width=info.width,
@@ -168,43 +163,28 @@ def add_reference(project: Project, uploaded) -> Reference:
 
 def add_reference_from_frame(project: Project, clip: Clip, at_seconds: float) -> Reference:
     """Grab the frame of a clip at a time and attach it to the project as a reference image."""
-    from editor.storage import local_copy
-
     at_seconds = min(max(0.0, at_seconds), max(0.0, clip.duration - 0.001))
     with tempfile.TemporaryDirectory(prefix="aleph-ref-") as tmp, local_copy(clip.file) as video:
         local = Path(tmp) / "frame.png"
-        try:
-            media.extract_frame_png(video, at_seconds, local)
-        except media.MediaError as exc:
-            raise InputError(exc.message) from None
+        media.extract_frame_png(video, at_seconds, local)
         return _store_reference(project, local, original_name=f"Frame at {at_seconds:.2f} s.png")
 
 
 def _store_reference(project: Project, local: Path, *, original_name: str) -> Reference:
-    try:
-        fmt, width, height = media.validate_image(
-            local, max_bytes=settings.ALEPH_MAX_REFERENCE_MB * 1024 * 1024
-        )
-    except media.MediaError as exc:
-        raise InputError(exc.message) from None
+    fmt, width, height = media.validate_image(local, max_bytes=settings.ALEPH_MAX_REFERENCE_MB * 1024 * 1024)
     extension = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[fmt.lower()]
-    name = save_file(local, new_storage_name("references", extension))
-    try:
-        with transaction.atomic():
-            reference = Reference.objects.create(
-                project=project,
-                file=name,
-                original_name=original_name[:255],
-                format=fmt.lower(),
-                width=width,
-                height=height,
-                size_bytes=local.stat().st_size,
-            )
-            Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
-            return reference
-    except BaseException:
-        delete_quietly(name)
-        raise
+    with staged_files() as staged, transaction.atomic():
+        reference = Reference.objects.create(
+            project=project,
+            file=staged.save(local, new_storage_name("references", extension)),
+            original_name=original_name[:255],
+            format=fmt.lower(),
+            width=width,
+            height=height,
+            size_bytes=local.stat().st_size,
+        )
+        touch(project)
+        return reference
 
 
 def rename_project(project: Project, title: str) -> None:

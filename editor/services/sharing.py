@@ -13,8 +13,8 @@ from datetime import timedelta
 from django.db.models import F
 from django.utils import timezone
 
+from editor.errors import InputError
 from editor.models import Edit, ShareLink, Status
-from editor.services.projects import InputError
 
 EXPIRY_CHOICES = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "never": None}
 

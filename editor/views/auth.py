@@ -1,3 +1,5 @@
+"""Signing up and logging in (rate limited per address)."""
+
 from __future__ import annotations
 
 from django.contrib.auth import login

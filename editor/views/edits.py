@@ -8,15 +8,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseStopPolling, reswap, retarget, trigger_client_event
 
 from editor import forms
-from editor.models import Edit, Status
+from editor.errors import Refusal
+from editor.models import Edit
 from editor.services import edits as edit_service
 from editor.services import remote_edits
-from editor.services.projects import InputError
 from editor.views.common import owned_edit, owned_project
-from editor.views.projects import render_project
+from editor.views.projects import estimate_context, render_project
 
 HISTORY_SORTS = {"newest": "-created_at", "oldest": "created_at", "project": "project__title"}
 
@@ -25,7 +25,7 @@ HISTORY_SORTS = {"newest": "-created_at", "oldest": "created_at", "project": "pr
 @login_required
 def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
     project = owned_project(request, pk)
-    form = forms.EditForm(request.POST, project=project)
+    form = forms.EditForm(request.POST, request.FILES, project=project)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -45,7 +45,7 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                 list(data["references"]),
                 mask_png=data["mask"],
             )
-        except InputError as exc:
+        except Refusal as exc:
             form.add_error("prompt", exc.message)
         else:
             return redirect(project.get_absolute_url())
@@ -56,13 +56,19 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @vary_on_headers("HX-Request")
 def edit_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Render an edit's status for its poll; once it has finished, its whole version card instead."""
     edit = owned_edit(request, pk)
     if not request.htmx:
         return redirect(edit.get_absolute_url())
-    response = render(request, "editor/_edit_status.html", {"edit": edit, "polled": True})
-    if edit.is_finished:
-        # The finished render carries no trigger; 286 tells htmx to stop as well.
-        response.status_code = HttpResponseStopPolling.status_code
+    if not edit.is_finished:
+        return render(request, "editor/_edit_status.html", {"edit": edit})
+    # One request brings the finished card (re-run, share, delete) in place of the status, and the
+    # event the page's script turns into the done notification.
+    response = render(request, "editor/_edit_card.html", {"edit": edit, "expiry_choices": forms.SHARE_EXPIRY_CHOICES})
+    response = reswap(retarget(response, f"#edit-{edit.pk}"), "outerHTML")
+    trigger_client_event(response, "edit-finished", {"id": edit.pk, "status": edit.status, "prompt": edit.prompt})
+    # 286 tells htmx to stop polling as well.
+    response.status_code = HttpResponseStopPolling.status_code
     return response
 
 
@@ -84,7 +90,7 @@ def edit_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     edit = owned_edit(request, pk)
     try:
         edit_service.rerun_edit(edit, new_seed=request.POST.get("seed") == "new")
-    except InputError as exc:
+    except Refusal as exc:
         messages.error(request, exc.message)
     return redirect(edit.project.get_absolute_url())
 
@@ -95,7 +101,7 @@ def edit_delete(request: HttpRequest, pk: int) -> HttpResponse:
     edit = owned_edit(request, pk)
     try:
         edit_service.delete_edit(edit)
-    except InputError as exc:
+    except Refusal as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Deleted edit #{pk} and its result.")
@@ -106,10 +112,10 @@ def edit_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def compare(request: HttpRequest, pk: int) -> HttpResponse:
     edit = owned_edit(request, pk)
-    if edit.status != Status.SUCCEEDED:
+    if not edit.is_succeeded:
         raise Http404("This edit has no result yet.")
     against = "original" if request.GET.get("against") == "original" else "input"
-    left = edit.project.clips.filter(source_edit__isnull=True).first() if against == "original" else edit.input_clip
+    left = edit.project.original if against == "original" else edit.input_clip
     context = {"edit": edit, "left": left, "right": edit.result, "against": against}
     return render(request, "editor/compare.html", context)
 
@@ -128,9 +134,7 @@ def history(request: HttpRequest) -> HttpResponse:
         edits = edits.filter(engine=params["engine"])
     edits = edits.order_by(HISTORY_SORTS[params.get("sort") or "newest"], "-pk")
     page = Paginator(edits, 30).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "editor/history.html", {"page": page, "filters": filters, "query": query.urlencode()})
+    return render(request, "editor/history.html", {"page": page, "filters": filters})
 
 
 @require_POST
@@ -154,30 +158,8 @@ def edit_check_again(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 def edit_estimate(request: HttpRequest, pk: int) -> HttpResponse:
-    """Render the cost line of the edit form for the engine, model, input and trim chosen."""
+    """Render the cost line of the edit form for the engine, model, input and start chosen."""
     project = owned_project(request, pk)
-    form = forms.EditForm(request.GET, project=project)
+    form = forms.EstimateForm(request.GET, project=project)
     form.is_valid()
-    data = form.cleaned_data
-    context: dict = {"engine": data.get("engine") or "local"}
-    if context["engine"] != "local" and data.get("model") and data.get("input_clip"):
-        try:
-            context["cost"] = remote_edits.estimate(
-                context["engine"], data["model"], data["input_clip"].duration, data.get("trim_start") or 0.0
-            )
-        except InputError as exc:
-            context["problem"] = exc.message
-        context["credits"] = remote_edits.credit_balance(context["engine"])
-        context["paused_until"] = remote_edits.breaker_paused_until(context["engine"])
-    return render(request, "editor/_estimate.html", context)
-
-
-@require_GET
-@login_required
-@vary_on_headers("HX-Request")
-def edit_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """Render one version card (fetched once an edit finishes, to bring in its actions)."""
-    edit = owned_edit(request, pk)
-    if not request.htmx:
-        return redirect(edit.get_absolute_url())
-    return render(request, "editor/_edit_card.html", {"edit": edit, "expiry_choices": forms.SHARE_EXPIRY_CHOICES})
+    return render(request, "editor/_estimate.html", estimate_context(**form.cleaned_data))

@@ -1,3 +1,5 @@
+"""Private media of the owner: clips (video, poster, download) and reference images, with HTTP Range."""
+
 from __future__ import annotations
 
 from pathlib import Path

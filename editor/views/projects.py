@@ -9,14 +9,15 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from editor import forms
-from editor.engines import local as local_engine
+from editor.engines.remote import catalog
+from editor.errors import Refusal
 from editor.models import Clip, Edit, Engine, Project, Reference, ShareLink, Status
-from editor.services import remote_edits
 from editor.services import projects as project_service
-from editor.services.projects import InputError
+from editor.services import providers
 from editor.views.common import go, owned_project
 
 PROJECT_SORTS = {
@@ -51,15 +52,9 @@ def home(request: HttpRequest) -> HttpResponse:
         projects = projects.filter(starred=True)
     projects = projects.order_by(*PROJECT_SORTS[params.get("sort") or "recent"])
     page = Paginator(projects, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {
-        "page": page,
-        "filters": filters,
-        "query": query.urlencode(),
-        "status_labels": dict(Status.choices),
-    }
-    return render(request, "editor/home.html", context)
+    for project in page.object_list:
+        project.latest_status_label = Status(project.latest_status).label if project.latest_status else ""
+    return render(request, "editor/home.html", {"page": page, "filters": filters})
 
 
 @require_POST
@@ -70,7 +65,10 @@ def project_star(request: HttpRequest, pk: int) -> HttpResponse:
     project.starred = not project.starred
     if request.htmx:
         return render(request, "editor/home.html#star", {"project": project})
-    return redirect(request.POST.get("next") or "home")
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(next_url)
+    return redirect("home")
 
 
 @require_POST
@@ -79,7 +77,7 @@ def project_rename(request: HttpRequest, pk: int) -> HttpResponse:
     project = owned_project(request, pk)
     try:
         project_service.rename_project(project, request.POST.get("title", ""))
-    except InputError as exc:
+    except Refusal as exc:
         messages.error(request, exc.message)
     return redirect(project.get_absolute_url())
 
@@ -106,7 +104,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
                 project = project_service.create_project_from_upload(
                     request.user, upload_form.cleaned_data["file"], upload_form.cleaned_data["title"]
                 )
-            except InputError as exc:
+            except Refusal as exc:
                 upload_form.add_error("file", exc.message)
             else:
                 return go(request, project.get_absolute_url())
@@ -123,7 +121,7 @@ def project_import(request: HttpRequest) -> HttpResponse:
             project = project_service.create_project_from_url(
                 request.user, import_form.cleaned_data["url"], import_form.cleaned_data["title"]
             )
-        except InputError as exc:
+        except Refusal as exc:
             import_form.add_error("url", exc.message)
         else:
             return go(request, project.get_absolute_url())
@@ -132,11 +130,7 @@ def project_import(request: HttpRequest) -> HttpResponse:
 
 def _render_new(request, upload_form, import_form, status: int) -> HttpResponse:
     template = "editor/project_new.html" + ("#forms" if request.htmx else "")
-    context = {
-        "upload_form": upload_form,
-        "import_form": import_form,
-        "max_mb": project_service.max_upload_bytes() // 2**20,
-    }
+    context = {"upload_form": upload_form, "import_form": import_form, **project_service.upload_limits()}
     return render(request, template, context, status=status)
 
 
@@ -158,27 +152,68 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
         )
         .order_by("created_at")
     )
-    clips = {clip.pk: clip for clip in project.clips.all()}
-    original = next((c for c in clips.values() if c.is_original), None)
+    original = project.original
     spent = [e.cost_usd for e in edits if e.cost_usd is not None]
+    chosen = form.data if form.is_bound else form.initial
+    input_clip = next((c for c in project.clips.all() if str(c.pk) == str(chosen.get("input_clip"))), original)
     context = {
         "project": project,
         "original": original,
         "project_cost": sum(spent) if spent else None,
-        "paused": [
-            (Engine(p).label, remote_edits.breaker_paused_until(p))
-            for p in remote_edits.configured_providers()
-            if remote_edits.breaker_paused_until(p)
-        ],
+        "paused": providers.paused_providers(),
         "tree": version_tree(original, edits),
         "edit_count": len(edits),
         "form": form,
         "references": project.references.all(),
-        "capabilities": local_engine.CAPABILITIES,
+        "capabilities": providers.LOCAL_CAPABILITIES,
         "ratio_icons": {r: forms.ratio_icon(r) for r, _ in form.fields["ratio"].choices},
         "expiry_choices": forms.SHARE_EXPIRY_CHOICES,
+        "catalog": catalog.page_facts(),
+        "price_list": price_list(input_clip),
+        **estimate_context(
+            engine=chosen.get("engine") or Engine.LOCAL,
+            model=chosen.get("model") or "",
+            input_clip=input_clip,
+            trim_start=_seconds(chosen.get("trim_start")),
+        ),
+        **project_service.upload_limits(),
     }
     return render(request, "editor/project_detail.html", context, status=status)
+
+
+def _seconds(value) -> float:
+    try:
+        return max(0.0, float(value or 0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def estimate_context(*, engine=None, model=None, input_clip=None, trim_start=None) -> dict:
+    """Return what the cost line of the edit form shows for an engine, model, input and start."""
+    context: dict = {"engine": engine or Engine.LOCAL}
+    if context["engine"] == Engine.LOCAL or context["engine"] not in providers.configured_providers():
+        context["engine"] = Engine.LOCAL
+        return context
+    if model and input_clip:
+        try:
+            context["cost"] = providers.estimate(context["engine"], model, input_clip.duration, trim_start or 0.0)
+        except Refusal as exc:
+            context["problem"] = exc.message
+    context["credits"] = providers.credit_balance(context["engine"])
+    context["paused_until"] = providers.breaker_paused_until(context["engine"])
+    return context
+
+
+def price_list(input_clip: Clip | None) -> list[tuple[str, str, object]]:
+    """Return (provider, model, cost) for every configured remote model on this input from its start."""
+    rows = []
+    for provider in providers.configured_providers() if input_clip else []:
+        for model in catalog.PROVIDERS[provider].models:
+            try:
+                rows.append((providers.label(provider), model, providers.estimate(provider, model, input_clip.duration, 0.0)))
+            except Refusal:
+                continue
+    return rows
 
 
 def version_tree(original: Clip | None, edits: list[Edit]) -> list[dict]:
@@ -190,7 +225,7 @@ def version_tree(original: Clip | None, edits: list[Edit]) -> list[dict]:
     def nodes_for(clip_id: int | None, depth: int) -> list[dict]:
         nodes = []
         for edit in sorted(children.get(clip_id, []), key=lambda e: e.created_at, reverse=True):
-            result = getattr(edit, "result", None) if edit.status == Status.SUCCEEDED else None
+            result = getattr(edit, "result", None) if edit.is_succeeded else None
             nodes.append({"edit": edit, "children": nodes_for(result.pk, depth + 1) if result else [], "depth": depth})
         return nodes
 
@@ -205,7 +240,7 @@ def reference_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             project_service.add_reference(project, form.cleaned_data["image"])
-        except InputError as exc:
+        except Refusal as exc:
             messages.error(request, exc.message)
     else:
         messages.error(request, "Choose an image to attach.")
@@ -221,10 +256,8 @@ def reference_from_frame(request: HttpRequest, pk: int) -> HttpResponse:
         clip = get_object_or_404(Clip, pk=form.cleaned_data["clip"], project=project)
         try:
             project_service.add_reference_from_frame(project, clip, form.cleaned_data["at"])
-        except InputError as exc:
+        except Refusal as exc:
             messages.error(request, exc.message)
     else:
         messages.error(request, "Pause the video on the frame you want first.")
     return redirect(project.get_absolute_url() + "#references")
-
-

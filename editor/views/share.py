@@ -13,12 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from editor import forms
+from editor.errors import Refusal
 from editor.models import ShareLink
-from editor.serving import serve_stored_file
 from editor.services import sharing
-from editor.services.projects import InputError
+from editor.serving import serve_stored_file
 from editor.views.common import owned_edit
-from editor.views.media import clip_download_name
+from editor.views.files import clip_download_name
 
 SHARE_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
@@ -64,7 +64,7 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponse:
         _, token = sharing.create_share_link(
             edit, expiry=form.cleaned_data["expiry"], show_original=form.cleaned_data["show_original"]
         )
-    except InputError as exc:
+    except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(edit.get_absolute_url())
     url = request.build_absolute_uri(reverse("share_page", args=[token]))
@@ -88,7 +88,7 @@ def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def share_page(request: HttpRequest, link: ShareLink, token: str) -> HttpResponse:
     sharing.count_view(link)
     edit = link.edit
-    original = edit.project.clips.filter(source_edit__isnull=True).first() if link.show_original else None
+    original = edit.project.original if link.show_original else None
     context = {
         "link": link,
         "edit": edit,
@@ -114,6 +114,5 @@ def share_media(request: HttpRequest, link: ShareLink, token: str, kind: str) ->
     if kind == "download":
         return serve_stored_file(request, result.file, download_name=clip_download_name(result), cache=NO_STORE)
     if kind == "original" and link.show_original:
-        original = link.edit.project.clips.filter(source_edit__isnull=True).first()
-        return serve_stored_file(request, original.file, cache=NO_STORE)
+        return serve_stored_file(request, link.edit.project.original.file, cache=NO_STORE)
     return _missing(request)

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from editor.models import Edit, Engine, Status
-from editor.services import remote_edits
+from editor.services import providers
 
 
 @require_GET
@@ -26,17 +26,17 @@ def account(request: HttpRequest) -> HttpResponse:
         .order_by("engine")
     )
     rows = [{**row, "label": Engine(row["engine"]).label} for row in per_engine]
-    providers = [
+    remote = [
         {
-            "label": Engine(provider).label,
-            "paused_until": remote_edits.breaker_paused_until(provider),
-            "credits": remote_edits.credit_balance(provider),
+            "label": providers.label(provider),
+            "paused_until": providers.breaker_paused_until(provider),
+            "credits": providers.credit_balance(provider),
         }
-        for provider in remote_edits.configured_providers()
+        for provider in providers.configured_providers()
     ]
     context = {
         "rows": rows,
         "total_usd": sum((row["usd"] or 0) for row in rows),
-        "providers": providers,
+        "providers": remote,
     }
     return render(request, "editor/account.html", context)

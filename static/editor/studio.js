@@ -164,12 +164,12 @@ document.addEventListener("submit", function (e) {
 });
 
 // Done notifications: while the page is open, a finished edit bumps a count in the tab title
-// and, if the user allowed it, shows a browser notification.
+// and, if the user allowed it, shows a browser notification. The status poll that finds an edit
+// finished says so with an "edit-finished" event (HX-Trigger), in the same response as its card.
 (function () {
   "use strict";
   var baseTitle = document.title;
   var unseen = 0;
-  var FINISHED = ["succeeded", "failed", "cancelled", "needs_attention"];
 
   function showCount() {
     document.title = unseen ? "(" + unseen + ") " + baseTitle : baseTitle;
@@ -177,22 +177,13 @@ document.addEventListener("submit", function (e) {
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) { unseen = 0; showCount(); }
   });
-  document.addEventListener("htmx:beforeSwap", function (e) {
-    var old = e.detail.target;
-    if (old && old.dataset) old.dataset.previousStatus = old.dataset.editStatus || "";
-  });
-  document.addEventListener("htmx:afterSwap", function (e) {
-    var target = e.detail.target;
-    var was = target && target.dataset ? target.dataset.previousStatus : "";
-    var node = document.getElementById(target && target.id);
-    var now = node && node.dataset ? node.dataset.editStatus : "";
-    if (!now || FINISHED.indexOf(now) < 0 || FINISHED.indexOf(was) >= 0 || !was) return;
+  document.addEventListener("edit-finished", function (e) {
+    var edit = e.detail || {};
     unseen += 1;
     showCount();
-    var card = node.closest(".edit-card");
-    var prompt = card ? (card.querySelector(".prompt") || {}).textContent : "";
     if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(now === "succeeded" ? "Edit finished" : "Edit " + now.replace("_", " "), { body: prompt || "" });
+      var title = edit.status === "succeeded" ? "Edit finished" : "Edit " + String(edit.status || "").replace("_", " ");
+      new Notification(title, { body: edit.prompt || "" });
     }
   });
   document.addEventListener("click", function (e) {
@@ -221,11 +212,15 @@ document.addEventListener("click", function (e) {
   else window.prompt("Copy the recipe:", text);
 });
 
-// Remote engines: show model and trim only when a remote engine is chosen; the trim slider seeks
-// the source video so the user sees where the sent window starts.
+// Remote engines: show model and trim only when a remote engine is chosen, offer only the models
+// that engine has, and keyframe times only for a model that takes keyframes (the model catalogue
+// comes from the server as JSON). The trim slider seeks the source video so the user sees where the
+// sent window starts.
 document.addEventListener("DOMContentLoaded", function () {
   var form = document.getElementById("edit-form");
+  var facts = document.getElementById("model-catalog");
   if (!form) return;
+  var catalog = facts ? JSON.parse(facts.textContent) : { models: {}, providers: {} };
   var engine = form.querySelector("[name=engine]");
   var remote = form.querySelector("[data-remote-only]");
   var slider = form.querySelector("[data-trim-slider]");
@@ -233,8 +228,17 @@ document.addEventListener("DOMContentLoaded", function () {
   var video = document.getElementById("source-video");
   var model = form.querySelector("[name=model]");
   var toggle = function () {
-    if (remote && engine) remote.hidden = engine.value === "local";
-    var keyframes = engine && engine.value !== "local" && model && model.value === "aleph2";
+    var isRemote = engine && engine.value !== "local";
+    if (remote) remote.hidden = !isRemote;
+    if (isRemote && model) {
+      var offered = catalog.providers[engine.value] || [];
+      Array.prototype.forEach.call(model.options, function (option) {
+        option.hidden = option.disabled = offered.indexOf(option.value) < 0;
+      });
+      if (model.selectedOptions.length && model.selectedOptions[0].disabled && offered.length) model.value = offered[0];
+    }
+    var spec = isRemote && model ? catalog.models[model.value] : null;
+    var keyframes = Boolean(spec && spec.keyframes > 0);
     form.querySelectorAll("[data-keyframe-only]").forEach(function (el) { el.hidden = !keyframes; });
   };
   if (engine) engine.addEventListener("change", toggle);
@@ -251,7 +255,7 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 
 // Mask painter: paint (or erase) over a paused frame; the mask itself is white on black at the
-// clip's size and travels with the edit form as a PNG.
+// clip's size and travels with the edit form as a PNG file (multipart, like any upload).
 document.addEventListener("DOMContentLoaded", function () {
   var panel = document.querySelector("[data-mask-painter]");
   var view = panel && panel.querySelector("[data-mask-view]");
@@ -300,8 +304,13 @@ document.addEventListener("DOMContentLoaded", function () {
     var pixels = mctx.getImageData(0, 0, mask.width, mask.height).data, any = false;
     for (var i = 0; i < pixels.length; i += 16) { if (pixels[i] > 127) { any = true; break; } }
     painted = any;
-    input.value = any ? mask.toDataURL("image/png") : "";
     state.textContent = any ? "Mask painted: it is sent with the next edit." : "No mask painted.";
+    if (!any) { input.value = ""; return; }
+    mask.toBlob(function (blob) {
+      var files = new DataTransfer();
+      files.items.add(new File([blob], "mask.png", { type: "image/png" }));
+      input.files = files.files;
+    }, "image/png");
   };
   view.addEventListener("pointerdown", function (e) {
     video.pause(); drawing = true; last = point(e); stroke(last, last); redraw(); view.setPointerCapture(e.pointerId);

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from editor.engines.base import EngineError
-from editor.engines.prepare import estimate_cost, prepare_image, prepare_video
+from editor.engines.remote.prepare import estimate_cost, prepare_image, prepare_video
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNNY = DATA / "bigbuckbunny_720p_5s.mp4"

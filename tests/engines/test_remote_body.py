@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from editor.engines.base import SEED_MAX
-from editor.engines.remote import Keyframe, RemoteError, build_body, describe_failure
+from editor.constants import SEED_MAX
+from editor.engines.remote.body import Keyframe, build_body
+from editor.engines.remote.errors import RemoteError
+from editor.engines.remote.failures import describe_failure
 
 VIDEO = "data:video/mp4;base64,AAAA"
 IMAGE = "data:image/png;base64,iVBO"

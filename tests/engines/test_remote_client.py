@@ -9,15 +9,10 @@ import httpx
 import pytest
 import respx
 
-from editor.engines.remote import (
-    OrgInfo,
-    RemoteClient,
-    RemoteConfig,
-    RemoteError,
-    TaskStatus,
-    parse_output_hosts,
-    poll_delay,
-)
+from editor.engines.remote.client import RemoteClient, poll_delay
+from editor.engines.remote.config import RemoteConfig, parse_output_hosts
+from editor.engines.remote.errors import RemoteError
+from editor.engines.remote.parse import OrgInfo, TaskStatus
 
 RUNWAY = "https://api.dev.runwayml.com"
 COMET = "https://api.cometapi.com/runwayml"
@@ -302,7 +297,7 @@ def test_get_task_reads_runways_bare_task(time_):
     task = runway(time_).get_task(TASK)
     assert task.status == TaskStatus.RUNNING and task.progress == pytest.approx(0.42)
     assert task.created_at.isoformat() == "2026-11-02T10:00:00+00:00"
-    assert not task.is_terminal and not task.is_queued
+    assert not task.is_terminal and task.status not in (TaskStatus.PENDING, TaskStatus.THROTTLED)
 
 
 @respx.mock
@@ -480,8 +475,6 @@ def test_organization_reads_balance_and_limits(time_):
     info = runway(time_).organization()
     assert isinstance(info, OrgInfo)
     assert info.credit_balance == 1234 and info.max_monthly_credit_spend == 5000
-    limits = info.models["gen4_aleph"]
-    assert (limits.max_concurrent, limits.max_daily, limits.daily_used) == (2, 50, 7)
 
 
 def test_organization_on_cometapi_is_unsupported(time_):

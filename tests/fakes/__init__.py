@@ -231,7 +231,7 @@ class FakeProvider:
 
     def remote_config(self, **overrides: Any):
         """Return a RemoteConfig pointing at this fake, with short timeouts."""
-        from editor.engines.remote import RemoteConfig
+        from editor.engines.remote.config import RemoteConfig
 
         options = {
             "provider": self.provider,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
+from django.test import TestCase
 
 # Keys in the providers' real shapes, so a leak would be caught by the shape-based redaction too.
 RUNWAY_TEST_KEY = "key_" + "ab" * 64
@@ -152,7 +153,9 @@ class TaskQueue:
         if row.task_path.endswith("poll_remote_task"):
             assert row.run_after - row.enqueued_at >= self.MIN_POLL_DELAY, "a poll was scheduled sooner than 5 s"
         row.claim("test-queue")
-        row.task.call(*row.args_kwargs["args"], **row.args_kwargs["kwargs"])
+        # A worker runs each task outside any transaction, so what it enqueues "on commit" is enqueued at once.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            row.task.call(*row.args_kwargs["args"], **row.args_kwargs["kwargs"])
         row.set_successful(None)
         return row
 

@@ -31,13 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from editor.engines.base import (
-    EditRequest,
-    EditResult,
-    EngineError,
-    ProgressFn,
-    ratio_size,
-)
+from editor.constants import ratio_size
+from editor.engines.base import EditRequest, EditResult, EngineError, ProgressFn
 from editor.engines.local import color, flow, source, subject, timeline, yuv
 from editor.engines.local.audio import AudioTrack
 from editor.engines.local.camera import Camera, fill_crop

@@ -2,16 +2,16 @@
 
 Pure: files in, files and dataclasses out; no ORM, no request.
 
-- `prepare_video()` trims the clip to the model's window (gen4_aleph: 5 s from `trim_start`; aleph2:
-  2 to 30 s), crops it to fill the chosen ratio at exactly the ratio's size (the API now follows the
-  input's shape, so this is what makes the ratio control mean something), caps the rate at 30 fps and
-  encodes H.264 yuv420p MP4 with +faststart and BT.709 tags, without audio (the model ignores it).
-  It then decides how the file travels: a `data:video/mp4;base64,…` URI when the encoded string is at
-  most 16 MB, else a Runway ephemeral upload (`uri_kind == "upload"`: call
+- `prepare_video()` trims the clip to the model's window (the catalogue's: gen4_aleph 5 s from
+  `trim_start`, aleph2 2 to 30 s), crops it to fill the chosen ratio at exactly the ratio's size (the
+  API now follows the input's shape, so this is what makes the ratio control mean something), caps
+  the rate at 30 fps and encodes H.264 yuv420p MP4 with +faststart and BT.709 tags, without audio (the model ignores it).
+  It then decides how the file travels: a `data:video/mp4;base64,…` URI when the encoded string is
+  within the model's data-URI limit, else an ephemeral upload (`uri_kind == "upload"`: call
   `RemoteClient.upload_ephemeral(prepared.path, prepared.path.name, prepared.content_type)`).
-  CometAPI has no upload route, so a clip too large for a data URI is refused there.
-- `prepare_image()` does the same for a reference or keyframe image (PNG or JPEG; 5 MB data URIs).
-- `estimate_cost()` gives the price shown before submitting.
+  A provider without uploads gets a second, smaller encode, and then a refusal.
+- `prepare_image()` does the same for a reference or keyframe image (PNG or JPEG).
+- `estimate_cost()` gives the price shown before submitting, from the catalogue.
 
 Every refusal is an `EngineError` whose message a user can act on.
 """
@@ -31,28 +31,19 @@ import av
 import av.filter
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from editor.engines.base import RATIOS, EngineError, ratio_size
-from editor.engines.remote import MODELS_BY_PROVIDER, UPLOAD_MAX_BYTES
+from editor import media
+from editor.constants import ratio_size
+from editor.engines.base import EngineError
+from editor.engines.remote import catalog
+from editor.engines.remote.client import UPLOAD_MAX_BYTES
 
-# Limits on the encoded data URI string (base64 adds a third), per runway-api.md §4.
-VIDEO_DATA_URI_LIMIT = 16_000_000
-IMAGE_DATA_URI_LIMIT = 5_000_000
-# (shortest, longest) seconds of input each model takes.
-MODEL_WINDOWS = {"gen4_aleph": (0.0, 5.0), "aleph2": (2.0, 30.0)}
 MAX_FPS = Fraction(30)
-# Quality first; CometAPI, which cannot take an upload, gets a second, smaller encode before a refusal.
-CRF_STEPS = {"runway": (18,), "cometapi": (18, 26)}
+# Quality first; a provider that cannot take an upload gets a second, smaller encode before a refusal.
+CRF = 18
+SMALLER_CRF = 26
 PRESET = "fast"
 
-CREDIT_USD = Decimal("0.01")
-GEN4_ALEPH_CREDITS_PER_SECOND = 15
-COMETAPI_USD_PER_CALL = Decimal("0.96")
-# Runway publishes no aleph2 price in the contract we follow; ComfyUI's listing of USD 0.4004 per second
-# (a reseller's price, runway-api.md §4) is the best public figure, so the estimate uses it.
-ALEPH2_USD_PER_SECOND = Decimal("0.4004")
-
 _SCALE_MATRICES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020"}
-_LABELS = {"runway": "Runway", "cometapi": "CometAPI"}
 
 
 @dataclass(frozen=True)
@@ -82,9 +73,9 @@ class Cost:
 
 def model_window(model: str, clip_seconds: float, trim_start: float, duration: float | None = None) -> float:
     """Return how many seconds from trim_start the model will get, or raise a plain EngineError."""
-    if model not in MODEL_WINDOWS:
+    if model not in catalog.MODELS:
         raise EngineError("bad_model", f"Unknown model {model!r}.")
-    shortest, longest = MODEL_WINDOWS[model]
+    shortest, longest = catalog.MODELS[model].window
     if not 0 <= trim_start < clip_seconds:
         raise EngineError("bad_trim", f"The start point {trim_start:g} s lies outside this {clip_seconds:.1f} s clip.")
     wanted = longest if duration is None else min(duration, longest)
@@ -108,33 +99,38 @@ def prepare_video(
     provider: str,
     duration: float | None = None,
     name: str = "engine_input",
-    data_uri_limit: int = VIDEO_DATA_URI_LIMIT,
+    data_uri_limit: int | None = None,
 ) -> PreparedInput:
     """Trim, crop-reframe and encode a clip for the remote model, and choose data URI or upload."""
-    _check_provider_model(provider, model)
-    if ratio not in RATIOS:
+    spec = _offered(provider, model)
+    if ratio not in spec.ratios:
         raise EngineError("bad_ratio", f"Unsupported ratio {ratio!r}.")
+    limit = data_uri_limit or spec.video_data_uri_limit
     seconds = model_window(model, _clip_seconds(src), trim_start, duration)
     dest = Path(dest_dir) / f"{name}.mp4"
     width, height = ratio_size(ratio)
-    for crf in CRF_STEPS[provider]:
+    steps = (CRF,) if catalog.PROVIDERS[provider].supports_upload else (CRF, SMALLER_CRF)
+    for crf in steps:
         frames, fps = _encode(src, dest, trim_start, seconds, (width, height), crf)
         encoded = _data_uri_length("video/mp4", dest.stat().st_size)
-        if encoded <= data_uri_limit:
+        if encoded <= limit:
             break
     if frames == 0:
         raise EngineError("bad_input", "No video frames were found in the chosen part of the clip.")
     actual = float(frames / fps)
-    if actual < MODEL_WINDOWS[model][0] - 0.05:
-        raise EngineError("input_too_short", f"{model} needs at least {MODEL_WINDOWS[model][0]:g} s of video; only {actual:.1f} s could be read.")
-    return _routed(dest, "video/mp4", actual, width, height, provider, data_uri_limit, "clip")
+    shortest = spec.window[0]
+    if actual < shortest - 0.05:
+        raise EngineError("input_too_short", f"{model} needs at least {shortest:g} s of video; only {actual:.1f} s could be read.")
+    return _routed(dest, "video/mp4", actual, width, height, provider, limit, "clip")
 
 
-def _check_provider_model(provider: str, model: str) -> None:
-    if provider not in MODELS_BY_PROVIDER:
+def _offered(provider: str, model: str) -> catalog.Model:
+    """Return the catalogue's entry for a model the provider offers; a plain EngineError otherwise."""
+    if provider not in catalog.PROVIDERS:
         raise EngineError("bad_provider", f"Unknown provider {provider!r}.")
-    if model not in MODELS_BY_PROVIDER[provider]:
-        raise EngineError("bad_model", f"{_LABELS[provider]} does not offer {model}.")
+    if model not in catalog.PROVIDERS[provider].models:
+        raise EngineError("bad_model", f"{catalog.PROVIDERS[provider].label} does not offer {model}.")
+    return catalog.MODELS[model]
 
 
 def _clip_seconds(src: Path) -> float:
@@ -142,14 +138,12 @@ def _clip_seconds(src: Path) -> float:
         with av.open(str(src)) as container:
             if not container.streams.video:
                 raise EngineError("bad_input", "That file has no video track.")
-            stream = container.streams.video[0]
-            if stream.duration and stream.time_base:
-                return float(stream.duration * stream.time_base)
-            if container.duration:
-                return container.duration / av.time_base
+            seconds = media.clip_duration(container, container.streams.video[0])
     except av.FFmpegError:
         raise EngineError("bad_input", "That file could not be read as a video.") from None
-    raise EngineError("bad_input", "The clip's length could not be read.")
+    if seconds <= 0:
+        raise EngineError("bad_input", "The clip's length could not be read.")
+    return seconds
 
 
 def _encode(src: Path, dest: Path, start: float, seconds: float, size: tuple[int, int], crf: int) -> tuple[int, Fraction]:
@@ -268,10 +262,10 @@ def prepare_image(
     *,
     provider: str,
     name: str = "reference",
-    data_uri_limit: int = IMAGE_DATA_URI_LIMIT,
+    data_uri_limit: int = catalog.IMAGE_DATA_URI_LIMIT,
 ) -> PreparedInput:
     """Check a reference or keyframe image, keep it as PNG/JPEG (upright), and choose data URI or upload."""
-    if provider not in MODELS_BY_PROVIDER:
+    if provider not in catalog.PROVIDERS:
         raise EngineError("bad_provider", f"Unknown provider {provider!r}.")
     try:
         with Image.open(path) as image:
@@ -328,11 +322,12 @@ def _routed(
         data_uri = f"data:{content_type};base64," + base64.b64encode(dest.read_bytes()).decode("ascii")
         return PreparedInput(dest, duration, "data", data_uri, size, content_type, width, height)
     limit_mb = data_uri_limit / 1_000_000
-    if provider == "cometapi":
+    spec = catalog.PROVIDERS[provider]
+    if not spec.supports_upload:
         raise EngineError(
             "input_too_large",
-            f"This {what} is {encoded / 1_000_000:.1f} MB once encoded for sending; CometAPI takes at most {limit_mb:g} MB "
-            f"and has no upload route. Use a shorter part or a smaller output ratio"
+            f"This {what} is {encoded / 1_000_000:.1f} MB once encoded for sending; {spec.label} takes at most "
+            f"{limit_mb:g} MB and has no upload route. Use a shorter part or a smaller output ratio"
             + (" or a smaller image." if what == "image" else "."),
         )
     if size > UPLOAD_MAX_BYTES:
@@ -344,18 +339,10 @@ def _routed(
 
 
 def estimate_cost(provider: str, model: str, seconds: float) -> Cost:
-    """Estimate what one edit costs before it is submitted."""
-    _check_provider_model(provider, model)
-    if provider == "cometapi":
-        return Cost(None, COMETAPI_USD_PER_CALL, "CometAPI's listed price per video-to-video call")
-    # Whole seconds, rounded up, so the estimate never understates.
-    whole = max(1, math.ceil(seconds - 1e-6))
-    if model == "gen4_aleph":
-        credits = GEN4_ALEPH_CREDITS_PER_SECOND * whole
-        return Cost(credits, credits * CREDIT_USD, "Runway: 15 credits per output second at $0.01 a credit")
-    usd = ALEPH2_USD_PER_SECOND * whole
-    return Cost(
-        math.ceil(usd / CREDIT_USD),
-        usd,
-        "estimate: a reseller's listed aleph2 price of $0.4004 per second; Runway's own price may differ",
-    )
+    """Estimate what one edit costs before it is submitted (whole seconds, rounded up: never understated)."""
+    spec = _offered(provider, model)
+    seller = catalog.PROVIDERS[provider]
+    if seller.usd_per_call is not None:
+        return Cost(None, seller.usd_per_call, seller.call_price_basis)
+    credits = spec.credits_for(seconds)
+    return Cost(math.ceil(credits), credits * catalog.CREDIT_USD, spec.price_basis)

@@ -5,34 +5,26 @@
 
 The plan the engine understood goes to stdout before any frame is touched; a progress bar goes to
 stderr (redrawn in place on a terminal, one line per tenth when piped to a file). Any refusal exits
-non-zero with the reason.
-
-manage.py runs this command without setting Django up (no apps, no settings read), so it must not
-use models, the database or settings; call_command and django-admin run it the usual way.
+non-zero with the reason. It uses no database, storage or account.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import logging
 import math
-import os
 import secrets
-import sys
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from editor import media
+from editor.constants import RATIOS, SEED_MAX, ratio_size
 from editor.engines import local as local_engine
-from editor.engines.base import RATIOS, SEED_MAX, EditCancelled, EditRequest, EngineError, ratio_size
+from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.engines.local import source
+from editor.recipe import build_recipe
 
 MAX_REFERENCE_BYTES = 64 * 1024 * 1024
-MAX_MASK_BYTES = 10 * 1024 * 1024
-MAX_MASK_SIDE = 8192
 
 
 class Command(BaseCommand):
@@ -50,17 +42,6 @@ class Command(BaseCommand):
             "--reference", type=Path, action="append", default=[], help="Reference image (PNG, JPEG or WebP)"
         )
         parser.add_argument("--mask", type=Path, help="PNG mask, white over what should be removed")
-
-    def run_from_argv(self, argv):
-        super().run_from_argv(argv)
-        # Only the command line comes here, and only after a finished edit (a refusal leaves through
-        # Django's sys.exit): the result is written and closed and the database connections are
-        # closed. What is left is tearing the interpreter down, module by module with a last
-        # collection, which measured about a tenth of a second; ending the process skips it.
-        logging.shutdown()
-        for stream in (self.stdout, self.stderr, sys.stdout, sys.stderr):
-            stream.flush()
-        os._exit(0)
 
     def handle(self, *args, input: Path, output: Path, prompt: str, ratio, seed, reference, mask, **options):
         info = _probe_input(input)
@@ -93,16 +74,21 @@ class Command(BaseCommand):
             seed=seed,
             references=references,
             mask_path=mask_path,
-            recipe=_recipe(input, prompt, ratio, seed),
+            recipe=build_recipe(
+                prompt=prompt,
+                seed=seed,
+                engine="local",
+                model="",
+                ratio=ratio,
+                public_figure_threshold="auto",
+                input_sha256=media.file_sha256(input),
+            ),
         )
         bar = ProgressBar(self.stderr)
         started = time.monotonic()
         try:
             result = local_engine.run(request, bar.update)
-        except EngineError as exc:
-            bar.abandon()
-            raise CommandError(f"The edit failed: {exc.message}") from None
-        except media.MediaError as exc:
+        except (EngineError, media.MediaError) as exc:
             bar.abandon()
             raise CommandError(f"The edit failed: {exc.message}") from None
         except (KeyboardInterrupt, EditCancelled):
@@ -209,36 +195,10 @@ def _check_reference(path: Path) -> Path:
 
 def _check_mask(path: Path) -> Path:
     """Check that a mask is a PNG with something painted on it (white = remove)."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         raise CommandError(f"The mask {path} does not exist or is not a file.")
-    if path.stat().st_size > MAX_MASK_BYTES:
-        raise CommandError(f"The mask {path} is larger than {MAX_MASK_BYTES // (1024 * 1024)} MB.")
     try:
-        with Image.open(io.BytesIO(path.read_bytes())) as image:
-            if image.format != "PNG" or max(image.size) > MAX_MASK_SIDE:
-                raise CommandError(f"The mask must be a PNG no larger than {MAX_MASK_SIDE} pixels a side.")
-            brightest = image.convert("L").getextrema()[1]
-    except (UnidentifiedImageError, OSError):
-        raise CommandError(f"The mask {path} could not be read as an image.") from None
-    if brightest < 128:
-        raise CommandError("The mask is empty: paint white over what should be removed.")
+        media.read_mask(path)
+    except media.MediaError as exc:
+        raise CommandError(exc.message) from None
     return path
-
-
-def _recipe(source: Path, prompt: str, ratio: str, seed: int) -> dict[str, str]:
-    """Return the settings that reproduce this edit, as the studio writes them into results."""
-    digest = hashlib.sha256()
-    with source.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {
-        "prompt": prompt,
-        "seed": str(seed),
-        "engine": "local",
-        "model": "",
-        "ratio": ratio,
-        "public_figure_threshold": "auto",
-        "input_sha256": digest.hexdigest(),
-    }

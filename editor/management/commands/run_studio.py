@@ -27,7 +27,7 @@ class Command(BaseCommand):
         processes = [
             subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"], env=env),
             *(
-                subprocess.Popen([*manage, "db_worker", "--no-reload", "--interval", "0.5", "--worker-id", f"studio-{n}"], env=env)
+                subprocess.Popen([*manage, "studio_worker", "--no-reload", "--interval", "0.5", "--worker-id", f"studio-{n}"], env=env)
                 for n in range(workers)
             ),
         ]

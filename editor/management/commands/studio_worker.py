@@ -1,4 +1,4 @@
-"""`manage.py db_worker`: django-tasks-db's worker, plus the reaper for edits whose run went silent."""
+"""`manage.py studio_worker`: django-tasks-db's worker (`db_worker`), plus the reaper for edits whose run went silent."""
 
 import logging
 import threading
