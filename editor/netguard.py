@@ -25,11 +25,34 @@ class FetchError(Refusal):
     """A URL could not be fetched; the message is meant for the user."""
 
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052) and the old
+# IPv4-compatible form (::a.b.c.d).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """Return the IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64, compatible)."""
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in _NAT64 or ip in _NAT64_LOCAL or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
-    """Tell whether an IP address is globally routable (not loopback, private, link-local…)."""
+    """Tell whether an IP address is globally routable (not loopback, private, link-local…); an IPv6
+    address that carries an IPv4 one is judged by the IPv4 rules."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            ip = inner
     return ip.is_global and not ip.is_multicast
 
 

@@ -12,25 +12,37 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 256 * 1024
+# No file is this large: a longer number in a Range header stands for "beyond the end".
+_DIGITS = 18
+_HUGE = 10**_DIGITS
+
+
+def _number(text: str) -> int:
+    return int(text) if len(text) <= _DIGITS else _HUGE
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
-    """Return (first, last) for a single byte range, None to serve it all, False if unsatisfiable."""
+    """Return (first, last) for a single byte range, None to serve it all, False if unsatisfiable.
+
+    Per RFC 9110 a range that cannot be read (bad syntax, several ranges, last before first) is
+    ignored and the whole file served; one that starts past the end is unsatisfiable (416).
+    """
     match = _RANGE.match(header.strip())
     if not match:
-        # Multiple ranges or a syntax we do not support: a full 200 is a valid answer.
         return None
     first, last = match.groups()
     if first == "" and last == "":
         return None
     if first == "":
-        length = int(last)
-        if length == 0:
+        length = _number(last)
+        if length == 0 or size == 0:
             return False
         return max(0, size - length), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if start >= size or end < start:
+    start = _number(first)
+    end = _number(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
         return False
     return start, min(end, size - 1)
 
@@ -52,6 +64,8 @@ def _iter_file(fh, start: int, length: int):
 def _private(response: HttpResponse, *, cache: str = "private, max-age=3600") -> HttpResponse:
     response["Cache-Control"] = cache
     response["X-Content-Type-Options"] = "nosniff"
+    # A stored file is never a page: opened on its own, it runs no script and loads nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
     return response
 
 
@@ -88,15 +102,22 @@ def serve_stored_file(
         response["Content-Range"] = f"bytes */{size}"
         response["Accept-Ranges"] = "bytes"
         return _private(response, cache=cache)
+    head = request.method == "HEAD"
     if byte_range is None:
-        response = FileResponse(open(path, "rb"), content_type=content_type)
+        if head:
+            response = HttpResponse(content_type=content_type)
+        else:
+            response = FileResponse(open(path, "rb"), content_type=content_type)
         response["Content-Length"] = str(size)
     else:
         first, last = byte_range
         length = last - first + 1
-        response = StreamingHttpResponse(
-            _iter_file(open(path, "rb"), first, length), status=206, content_type=content_type
-        )
+        if head:
+            response = HttpResponse(status=206, content_type=content_type)
+        else:
+            response = StreamingHttpResponse(
+                _iter_file(open(path, "rb"), first, length), status=206, content_type=content_type
+            )
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"

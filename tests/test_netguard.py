@@ -24,6 +24,16 @@ from editor import netguard
         ("224.0.0.1", False),
         ("93.184.216.34", True),
         ("2606:4700::1111", True),
+        # IPv6 forms that carry an IPv4 address are judged by the IPv4 they carry.
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::c0a8:1", False),  # local-use NAT64 of 192.168.0.1
+        ("64:ff9b::5db8:d822", True),  # NAT64 of 93.184.216.34
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::a00:1", False),  # IPv4-compatible 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo, client 192.0.2.45
     ],
 )
 def test_is_public_address(address, public):

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from editor.models import Clip, Reference
 from editor.serving import serve_stored_file
@@ -18,7 +18,7 @@ def clip_download_name(clip: Clip) -> str:
     return stem + Path(clip.file).suffix
 
 
-@require_GET
+@require_safe
 @login_required
 def clip_media(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     if kind not in ("video", "poster", "download"):
@@ -31,7 +31,7 @@ def clip_media(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     return serve_stored_file(request, clip.file)
 
 
-@require_GET
+@require_safe
 @login_required
 def reference_media(request: HttpRequest, pk: int) -> HttpResponse:
     reference = get_object_or_404(Reference, pk=pk, project__owner=request.user)

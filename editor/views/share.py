@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_ratelimit.decorators import ratelimit
 
 from editor import forms
@@ -102,7 +102,7 @@ def share_page(request: HttpRequest, link: ShareLink, token: str) -> HttpRespons
     return render(request, "editor/share_page.html", context)
 
 
-@require_GET
+@require_safe
 @ratelimit(key="ip", rate="1200/m", group="share-media")
 @with_share_link
 def share_media(request: HttpRequest, link: ShareLink, token: str, kind: str) -> HttpResponse:
