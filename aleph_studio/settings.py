@@ -39,6 +39,21 @@ def envint(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
+def envpixels(name: str, default: int) -> int:
+    """Read a pixel count, as a number ("8294400") or as width × height ("3840x2160")."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    try:
+        width, _, height = value.partition("x")
+        pixels = int(width) * int(height) if height else int(width)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a pixel count or WIDTHxHEIGHT, got {value!r}") from None
+    if pixels < 1:
+        raise ImproperlyConfigured(f"{name} must be at least one pixel, got {value!r}")
+    return pixels
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -201,6 +216,12 @@ TASKS = {
 ALEPH_MAX_UPLOAD_MB = envint("ALEPH_MAX_UPLOAD_MB", 500, minimum=1)
 ALEPH_MAX_CLIP_SECONDS = envint("ALEPH_MAX_CLIP_SECONDS", 120, minimum=1)
 ALEPH_MAX_REFERENCE_MB = envint("ALEPH_MAX_REFERENCE_MB", 16, minimum=1)
+# Clips and images are refused on their headers when larger than this, before anything is decoded.
+ALEPH_MAX_PIXELS = envpixels("ALEPH_MAX_PIXELS", 3840 * 2160)
+ALEPH_MAX_REFERENCE_PIXELS = envpixels("ALEPH_MAX_REFERENCE_PIXELS", 50_000_000)
+# An upload is probed (and its poster drawn) in a child process with this much memory and time.
+ALEPH_PROBE_MEMORY_MB = envint("ALEPH_PROBE_MEMORY_MB", 1536, minimum=256)
+ALEPH_PROBE_SECONDS = envint("ALEPH_PROBE_SECONDS", 60, minimum=5)
 ALEPH_IMPORT_TIMEOUT_SECONDS = envint("ALEPH_IMPORT_TIMEOUT_SECONDS", 60, minimum=1)
 # A running edit whose heartbeat is older than this goes back to the queue.
 ALEPH_STALE_SECONDS = envint("ALEPH_STALE_SECONDS", 120, minimum=5)
@@ -233,6 +254,12 @@ ALEPH_OUTPUT_HOSTS = envhosts("ALEPH_OUTPUT_HOSTS")
 ALEPH_REMOTE_CONNECT_TIMEOUT = envint("ALEPH_REMOTE_CONNECT_TIMEOUT", 10, minimum=1)
 ALEPH_REMOTE_READ_TIMEOUT = envint("ALEPH_REMOTE_READ_TIMEOUT", 60, minimum=1)
 
+# Each upload is counted by the capped handler first, which stops reading past the view's limit.
+FILE_UPLOAD_HANDLERS = [
+    "editor.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Uploads larger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

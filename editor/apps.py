@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.conf import settings
+from PIL import Image
 
 
 class EditorConfig(AppConfig):
     name = "editor"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Pillow's own decompression-bomb guard, at the studio's limit for images.
+        Image.MAX_IMAGE_PIXELS = settings.ALEPH_MAX_REFERENCE_PIXELS

@@ -221,3 +221,53 @@ class VideoWriter:
             self.close()
         else:
             self._out.close()
+
+
+# ---------------------------------------------------------------- hostile files (tiny, with big claims)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """Return a tiny PNG whose header claims width × height (its pixel data is a 16×16 image's)."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 40, 40)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    # The IHDR chunk follows the 8-byte signature: length (4), type (4), width, height, ... then CRC.
+    ihdr = bytearray(data[16:29])
+    ihdr[0:8] = struct.pack(">II", width, height)
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """Return a tiny JPEG whose frame header (SOF0) claims width × height."""
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (40, 40, 200)).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    at = data.index(b"\xff\xc0")
+    # SOF0: marker (2), length (2), precision (1), height (2), width (2).
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def make_image_clip(path: Path, codec: str, frame: bytes, size: tuple[int, int], *, frames: int = 25) -> Path:
+    """Mux already-coded frames (PNG or JPEG bytes) into a MOV that declares `size`, without decoding them."""
+    with av.open(str(path), "w", format="mov") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+        for n in range(frames):
+            packet = av.Packet(frame)
+            packet.stream = stream
+            packet.pts = packet.dts = n
+            packet.time_base = Fraction(1, 25)
+            packet.duration = 1
+            out.mux(packet)
+    return path

@@ -63,7 +63,7 @@ def test_probe_of_the_real_clip_is_fast_and_exact():
 
 def test_probe_refuses_a_clip_over_the_limit():
     with pytest.raises(MediaError) as caught:
-        media.probe(BUNNY, max_seconds=3)
+        media.probe(BUNNY, limits=media.ClipLimits(max_seconds=3))
     assert caught.value.message == "The clip is 5 s long; the limit is 3 s."
 
 

@@ -1,5 +1,6 @@
 """New projects: uploads and link imports are checked, probed and stored, or refused leaving nothing behind."""
 
+import io
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,45 @@ def test_paused_frame_becomes_a_reference(owner_client, project):
     reference = project.references.get()
     assert (reference.width, reference.height) == (320, 240)
     assert reference.original_name.startswith("Frame at 0.50")
+
+
+def test_an_upload_past_the_cap_is_not_received_in_full(db, settings, private_media, tmp_path):
+    """A 40 MB body against a 1 MB limit: the handler stops reading well before its end."""
+    from django.test import Client
+
+    settings.ALEPH_MAX_UPLOAD_MB = 1
+    body = io.BytesIO(b"\x00" * (40 * 1024 * 1024))
+    body.name = "big.mp4"
+    read = {"bytes": 0}
+    from django.core.handlers import wsgi
+
+    original = wsgi.LimitedStream.read
+
+    def counting_read(self, size=-1):
+        data = original(self, size)
+        read["bytes"] += len(data)
+        return data
+
+    client = Client()
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("big", password="a-long-passphrase-3"))
+    import unittest.mock
+
+    with unittest.mock.patch.object(wsgi.LimitedStream, "read", counting_read):
+        response = client.post(reverse("project_new"), {"file": body})
+    assert response.status_code == 400
+    assert "larger than the 1 MB limit" in response.content.decode()
+    assert read["bytes"] < 3 * 1024 * 1024, read
+    assert Project.objects.count() == 0
+    assert stored_files(private_media / "media") == []
+
+
+def test_a_reference_past_its_cap_is_refused_with_the_limit(owner_client, project, settings, tmp_path):
+    settings.ALEPH_MAX_REFERENCE_MB = 1
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + b"\x00" * (3 * 1024 * 1024))
+    with open(big, "rb") as fh:
+        response = owner_client.post(reverse("reference_add", args=[project.pk]), {"image": fh}, follow=True)
+    assert "larger than the 1 MB limit" in response.content.decode()
+    assert project.references.count() == 0

@@ -102,12 +102,22 @@ def create_project_from_url(owner: AbstractBaseUser, url: str, title: str = "") 
         return _create_project(owner, local, original_name=name, title=title)
 
 
+def clip_limits() -> media.ClipLimits:
+    """Return how large an uploaded or imported clip may be."""
+    return media.ClipLimits(max_seconds=settings.ALEPH_MAX_CLIP_SECONDS, max_pixels=settings.ALEPH_MAX_PIXELS)
+
+
 def _create_project(owner, local: Path, *, original_name: str, title: str) -> Project:
-    info = media.probe(local, max_seconds=settings.ALEPH_MAX_CLIP_SECONDS)
-    with staged_files() as staged, transaction.atomic():
-        project = Project.objects.create(owner=owner, title=(title.strip() or _title_from_name(original_name))[:200])
-        register_clip(project, local, info, original_name=original_name, staged=staged)
-        return project
+    with tempfile.TemporaryDirectory(prefix="aleph-poster-") as tmp:
+        poster = Path(tmp) / "poster.jpg"
+        # The user's file is read in a child process, bound in memory and time.
+        info = media.probe_isolated(
+            local, poster, clip_limits(), seconds=settings.ALEPH_PROBE_SECONDS, memory_mb=settings.ALEPH_PROBE_MEMORY_MB
+        )
+        with staged_files() as staged, transaction.atomic():
+            project = Project.objects.create(owner=owner, title=(title.strip() or _title_from_name(original_name))[:200])
+            register_clip(project, local, info, original_name=original_name, staged=staged, poster=poster)
+            return project
 
 
 def register_clip(
@@ -118,13 +128,16 @@ def register_clip(
     original_name: str = "",
     source_edit: Edit | None = None,
     staged: Staged,
+    poster: Path | None = None,
 ) -> Clip:
-    """Store a probed local video and its poster (staged, so they go if the change does not commit)."""
+    """Store a probed local video and its poster (drawn here unless given), staged so they go if the
+    change does not commit."""
     with tempfile.TemporaryDirectory(prefix="aleph-poster-") as tmp:
-        poster_local = Path(tmp) / "poster.jpg"
-        media.extract_poster(local, poster_local)
+        if poster is None:
+            poster = Path(tmp) / "poster.jpg"
+            media.extract_poster(local, poster)
         video_name = staged.save(local, new_storage_name("clips", local.suffix.lower() or ".mp4"))
-        poster_name = staged.save(poster_local, new_storage_name("posters", ".jpg"))
+        poster_name = staged.save(poster, new_storage_name("posters", ".jpg"))
     return Clip.objects.create(
         project=project,
         source_edit=source_edit,
@@ -171,20 +184,25 @@ def add_reference_from_frame(project: Project, clip: Clip, at_seconds: float) ->
 
 
 def _store_reference(project: Project, local: Path, *, original_name: str) -> Reference:
-    fmt, width, height = media.validate_image(local, max_bytes=settings.ALEPH_MAX_REFERENCE_MB * 1024 * 1024)
-    extension = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[fmt.lower()]
-    with staged_files() as staged, transaction.atomic():
-        reference = Reference.objects.create(
-            project=project,
-            file=staged.save(local, new_storage_name("references", extension)),
-            original_name=original_name[:255],
-            format=fmt.lower(),
-            width=width,
-            height=height,
-            size_bytes=local.stat().st_size,
-        )
-        touch(project)
-        return reference
+    media.validate_image(
+        local, max_bytes=settings.ALEPH_MAX_REFERENCE_MB * 1024 * 1024, max_pixels=settings.ALEPH_MAX_REFERENCE_PIXELS
+    )
+    with tempfile.TemporaryDirectory(prefix="aleph-ref-") as tmp:
+        # Only the pixels are kept: no metadata, nothing appended after the image.
+        clean, fmt, width, height = media.reencode_image(local, Path(tmp))
+        extension = {"png": ".png", "jpeg": ".jpg"}[fmt]
+        with staged_files() as staged, transaction.atomic():
+            reference = Reference.objects.create(
+                project=project,
+                file=staged.save(clean, new_storage_name("references", extension)),
+                original_name=original_name[:255],
+                format=fmt,
+                width=width,
+                height=height,
+                size_bytes=clean.stat().st_size,
+            )
+            touch(project)
+            return reference
 
 
 def rename_project(project: Project, title: str) -> None:

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django_htmx.http import HttpResponseClientRedirect
 
+from editor import uploads
 from editor.models import Edit, Project
 
 
@@ -29,3 +30,12 @@ def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
     response = HttpResponse("Too many requests. Wait a minute and try again.\n", status=429, content_type="text/plain")
     response["Retry-After"] = "60"
     return response
+
+
+def refused_upload(request: HttpRequest, form, field: str) -> bool:
+    """Show an upload the capped handler stopped as the field's one error; tell whether there was one."""
+    message = uploads.refusal(request)
+    if message:
+        form.is_valid()
+        form.errors[field] = form.error_class([message])
+    return bool(message)

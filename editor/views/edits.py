@@ -15,7 +15,7 @@ from editor.errors import Refusal
 from editor.models import Edit
 from editor.services import edits as edit_service
 from editor.services import remote_edits
-from editor.views.common import owned_edit, owned_project
+from editor.views.common import owned_edit, owned_project, refused_upload
 from editor.views.projects import estimate_context, render_project
 
 HISTORY_SORTS = {"newest": "-created_at", "oldest": "created_at", "project": "project__title"}
@@ -26,7 +26,7 @@ HISTORY_SORTS = {"newest": "-created_at", "oldest": "created_at", "project": "pr
 def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
     project = owned_project(request, pk)
     form = forms.EditForm(request.POST, request.FILES, project=project)
-    if form.is_valid():
+    if not refused_upload(request, form, "mask") and form.is_valid():
         data = form.cleaned_data
         try:
             edit_service.create_edit(

@@ -18,7 +18,7 @@ from editor.errors import Refusal
 from editor.models import Clip, Edit, Engine, Project, Reference, ShareLink, Status
 from editor.services import projects as project_service
 from editor.services import providers
-from editor.views.common import go, owned_project
+from editor.views.common import go, owned_project, refused_upload
 
 PROJECT_SORTS = {
     "recent": ("-starred", "-updated_at"),
@@ -99,7 +99,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         upload_form = forms.UploadForm(request.POST, request.FILES)
-        if upload_form.is_valid():
+        if not refused_upload(request, upload_form, "file") and upload_form.is_valid():
             try:
                 project = project_service.create_project_from_upload(
                     request.user, upload_form.cleaned_data["file"], upload_form.cleaned_data["title"]
@@ -237,7 +237,9 @@ def version_tree(original: Clip | None, edits: list[Edit]) -> list[dict]:
 def reference_add(request: HttpRequest, pk: int) -> HttpResponse:
     project = owned_project(request, pk)
     form = forms.ReferenceForm(request.POST, request.FILES)
-    if form.is_valid():
+    if refused_upload(request, form, "image"):
+        messages.error(request, form.errors["image"][0])
+    elif form.is_valid():
         try:
             project_service.add_reference(project, form.cleaned_data["image"])
         except Refusal as exc:
