@@ -253,6 +253,9 @@ COMETAPI_BASE_URL = envurl("COMETAPI_BASE_URL", "https://api.cometapi.com/runway
 ALEPH_OUTPUT_HOSTS = envhosts("ALEPH_OUTPUT_HOSTS")
 ALEPH_REMOTE_CONNECT_TIMEOUT = envint("ALEPH_REMOTE_CONNECT_TIMEOUT", 10, minimum=1)
 ALEPH_REMOTE_READ_TIMEOUT = envint("ALEPH_REMOTE_READ_TIMEOUT", 60, minimum=1)
+# A remote task that cannot be read (or its result downloaded) for this long stops being followed:
+# the edit then needs attention, and "Check again" reads the same task.
+ALEPH_REMOTE_GIVE_UP_SECONDS = envint("ALEPH_REMOTE_GIVE_UP_SECONDS", 6 * 3600, minimum=60)
 
 # Each upload is counted by the capped handler first, which stops reading past the view's limit.
 FILE_UPLOAD_HANDLERS = [

@@ -81,7 +81,7 @@ FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 CANCELLABLE = frozenset(source for source, targets in TRANSITIONS.items() if Status.CANCELLED in targets)
 
-# How far apart a remote edit's polls may be (the longest poll delay, jitter included), beyond the stale limit.
+# A scheduled poll holds its edit's lease this long past the time it is due to run.
 POLL_GRACE = timedelta(seconds=30)
 # One download of a remote result may take this long.
 DOWNLOAD_LIMIT = timedelta(seconds=600)
@@ -89,39 +89,54 @@ DOWNLOAD_LIMIT = timedelta(seconds=600)
 
 @dataclass(frozen=True)
 class TimeLimit:
-    """How long an unfinished state may go without a heartbeat, and where the reaper moves it then."""
+    """How long an unfinished state may stay without news, and where the reaper moves it then.
+
+    Most states are timed on the heartbeat their run writes; a remote edit that is being followed
+    is timed on its lease, which the poll chain holds (a scheduled poll until it is due, a running
+    poll for as long as a poll can take), so the reaper starts a chain only when none is alive."""
 
     status: str
-    remote: bool
+    # Which engines' edits it applies to: remote ones, local ones, or (None) every edit.
+    remote: bool | None
     then: str
-    # Silence allowed beyond ALEPH_STALE_SECONDS.
+    # Silence allowed beyond ALEPH_STALE_SECONDS (heartbeat-timed states).
     grace: timedelta = timedelta(0)
     # After this many claims the reaper fails the edit instead of moving it on (None: no such limit).
     max_attempts: int | None = None
+    leased: bool = False
+
+    @property
+    def clock(self) -> str:
+        """The field whose age ends the state."""
+        return "lease_until" if self.leased else "heartbeat_at"
 
     def cutoff(self, now: datetime) -> datetime:
-        """Return the heartbeat before which an edit in this state is stale."""
+        """Return the time before which the clock of an edit in this state has run out."""
+        if self.leased:
+            return now
         return now - timedelta(seconds=settings.ALEPH_STALE_SECONDS) - self.grace
 
 
 # The time limits that end a state; the reaper (services.edits.reap_stale_edits) reads them from here.
 TIME_LIMITS = (
+    # A queued edit whose run task is no longer pending (lost, or never enqueued) is enqueued again.
+    TimeLimit(Status.QUEUED, remote=None, then=Status.QUEUED),
     # A local run whose worker died goes back to the queue; the third death fails it.
     TimeLimit(Status.RUNNING, remote=False, then=Status.QUEUED, max_attempts=3),
     # Nothing billable was sent while preparing, so it starts again; the third death fails it.
     TimeLimit(Status.PREPARING, remote=True, then=Status.QUEUED, max_attempts=3),
     # A create may have reached the provider: only the user may send it again.
     TimeLimit(Status.SUBMITTING, remote=True, then=Status.NEEDS_ATTENTION),
-    # A poll chain that stopped is started again (reads are safe to repeat).
-    TimeLimit(Status.WAITING, remote=True, then=Status.WAITING, grace=POLL_GRACE),
-    TimeLimit(Status.RUNNING, remote=True, then=Status.RUNNING, grace=POLL_GRACE),
+    # A poll chain whose lease ran out is started again (reads are safe to repeat).
+    TimeLimit(Status.WAITING, remote=True, then=Status.WAITING, leased=True),
+    TimeLimit(Status.RUNNING, remote=True, then=Status.RUNNING, leased=True),
     # A download that died starts again from a fresh read of the task.
-    TimeLimit(Status.DOWNLOADING, remote=True, then=Status.WAITING, grace=DOWNLOAD_LIMIT),
+    TimeLimit(Status.DOWNLOADING, remote=True, then=Status.WAITING, leased=True),
 )
 
 
-def time_limit(status: str, *, remote: bool) -> TimeLimit:
-    """Return the time limit of a state for local or remote edits."""
+def time_limit(status: str, *, remote: bool | None) -> TimeLimit:
+    """Return the time limit of a state for local or remote edits (None: for every edit)."""
     return next(limit for limit in TIME_LIMITS if limit.status == status and limit.remote == remote)
 
 
@@ -262,8 +277,10 @@ class EditQuerySet(models.QuerySet):
         return self.move(pk, status, status, token=token, heartbeat_at=timezone.now(), **fields)
 
     def requeue(self, pk: int, source: str | Iterable[str], *, token: str | None = None, **fields) -> bool:
-        """Send an edit back to the queue for a new run."""
-        return self.move(pk, source, Status.QUEUED, token=token, run_token="", progress=0, **fields)
+        """Send an edit back to the queue for a new run (its heartbeat says since when it waits)."""
+        return self.move(
+            pk, source, Status.QUEUED, token=token, run_token="", progress=0, heartbeat_at=timezone.now(), task_id="", **fields
+        )
 
     def fail(self, pk: int, source: str | Iterable[str], code: str, message: str, *, token: str | None = None, **fields) -> bool:
         """End an edit as failed, with a code and a message the user reads."""
@@ -302,13 +319,38 @@ class EditQuerySet(models.QuerySet):
     def check_again(self, pk: int) -> bool:
         """Follow again the task an edit that needs attention already created (nothing new is sent)."""
         return self.exclude(remote_task_id="").move(
-            pk, Status.NEEDS_ATTENTION, Status.WAITING, error_code="", error_message="", heartbeat_at=timezone.now()
+            pk,
+            Status.NEEDS_ATTENTION,
+            Status.WAITING,
+            error_code="",
+            error_message="",
+            heartbeat_at=timezone.now(),
+            trouble_since=None,
         )
 
-    def count_poll(self, pk: int) -> bool:
-        """Count a status read of a followed remote task; False when the edit is no longer followed."""
+    def count_poll(self, pk: int, *, budget: timedelta) -> bool:
+        """Count a status read of a followed remote task and hold its lease for as long as a read can
+        take; False when the edit is no longer followed."""
+        now = timezone.now()
         rows = self.filter(pk=pk, status__in=[Status.WAITING, Status.RUNNING])
-        return rows.update(remote_polls=F("remote_polls") + 1, heartbeat_at=timezone.now()) == 1
+        return rows.update(remote_polls=F("remote_polls") + 1, heartbeat_at=now, lease_until=now + budget) == 1
+
+    def lease(self, pk: int, until: datetime, **task) -> None:
+        """Hold a followed edit's lease until a time (its next poll, `task_id`, is due before then)."""
+        self.filter(pk=pk).exclude(status__in=TERMINAL).update(lease_until=until, **task)
+
+    def in_trouble(self, pk: int, since: datetime) -> datetime | None:
+        """Record that following an edit failed (kept from the first failure of a streak); return since when."""
+        self.filter(pk=pk, trouble_since__isnull=True).update(trouble_since=since)
+        return self.filter(pk=pk).values_list("trouble_since", flat=True).first()
+
+    def out_of_trouble(self, pk: int) -> None:
+        """End a streak of failures to follow an edit."""
+        self.filter(pk=pk).exclude(trouble_since=None).update(trouble_since=None)
+
+    def enqueued(self, pk: int, task_id: str) -> None:
+        """Remember the id of the task that will run a queued edit."""
+        self.filter(pk=pk, status=Status.QUEUED).update(task_id=task_id)
 
     def keep_late_task(self, pk: int, task_id: str, message: str) -> bool:
         """Record the task a create made after the reaper had given up on it (the edit needs attention)."""
@@ -316,15 +358,25 @@ class EditQuerySet(models.QuerySet):
         return rows.update(remote_task_id=task_id, error_message=message) == 1
 
     def overdue(self, limit: TimeLimit, now: datetime) -> EditQuerySet:
-        """Return the edits that have stayed silent in a state past its time limit."""
-        rows = self.filter(status=limit.status, heartbeat_at__lt=limit.cutoff(now))
+        """Return the edits that have stayed in a state past its time limit."""
+        late = models.Q(**{f"{limit.clock}__lt": limit.cutoff(now)})
+        if limit.leased:
+            # An edit followed before leases existed is timed on its heartbeat.
+            stale = now - timedelta(seconds=settings.ALEPH_STALE_SECONDS) - POLL_GRACE
+            late |= models.Q(lease_until__isnull=True, heartbeat_at__lt=stale)
+        rows = self.filter(late, status=limit.status)
+        if limit.remote is None:
+            return rows
         return rows.exclude(engine=Engine.LOCAL) if limit.remote else rows.filter(engine=Engine.LOCAL)
 
     def take_over(self, edit: Edit, limit: TimeLimit) -> bool:
-        """Claim a silent remote edit for the reaper (one reaper wins: its heartbeat is in the filter)."""
-        return self.filter(heartbeat_at=edit.heartbeat_at).move(
-            edit.pk, limit.status, limit.then, heartbeat_at=timezone.now()
-        )
+        """Claim an overdue edit for the reaper; one reaper wins, as the clock's old value is in the filter."""
+        now = timezone.now()
+        fields = {"heartbeat_at": now}
+        if limit.leased:
+            # Held until the poll the reaper schedules now takes the lease over.
+            fields["lease_until"] = now + POLL_GRACE
+        return self.filter(**{limit.clock: getattr(edit, limit.clock)}).move(edit.pk, limit.status, limit.then, **fields)
 
 
 class Edit(models.Model):
@@ -367,6 +419,13 @@ class Edit(models.Model):
     # saved, nobody knows whether the provider made (and bills) a task, so a person decides.
     remote_submitted_at = models.DateTimeField(null=True, blank=True)
     remote_polls = models.PositiveIntegerField(default=0)
+    # Held by the poll chain that follows a remote task: no second chain starts before it runs out.
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the current streak of failures to read the task (or download its result) began.
+    trouble_since = models.DateTimeField(null=True, blank=True)
+    # The task due to act on the edit next (its run, or its next poll), so the reaper can tell a lost
+    # one from one still waiting for a worker.
+    task_id = models.CharField(max_length=64, blank=True)
     # Estimated cost recorded when the edit is asked for (remote engines; local edits cost nothing).
     cost_credits = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)

@@ -540,3 +540,51 @@ def test_a_result_carries_its_recipe_in_its_metadata(project):
         "public_figure_threshold": "auto",
         "input_sha256": edit.input_clip.sha256,
     }
+
+
+# Queued edits whose task was lost
+
+
+def test_a_queue_that_fails_after_the_commit_costs_the_user_nothing(owner_client, project, monkeypatch, django_capture_on_commit_callbacks, settings):
+    from django_tasks_db.backend import DatabaseBackend
+
+    def broken_enqueue(*args, **kwargs):
+        raise ConnectionError("the queue is down")
+
+    monkeypatch.setattr(DatabaseBackend, "enqueue", broken_enqueue)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(reverse("edit_create", args=[project.pk]), _form(project))
+    # The edit is saved and the user sent on; the reaper enqueues it once the stale limit has passed.
+    assert response.status_code == 302
+    edit = Edit.objects.get()
+    assert edit.status == Status.QUEUED and edit.task_id == ""
+    assert DBTaskResult.objects.count() == 0
+    monkeypatch.undo()
+    later = timezone.now() + timedelta(seconds=settings.ALEPH_STALE_SECONDS + 1)
+    for now, requeued in ((None, []), (later, [edit.pk]), (later + timedelta(seconds=1), [])):
+        # (A second pass finds its task waiting in the queue and leaves it alone.)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert edit_service.reap_stale_edits(now=now) == requeued
+    assert DBTaskResult.objects.count() == 1
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    assert edit.status == Status.SUCCEEDED
+
+
+def test_a_queued_edit_waiting_for_a_busy_worker_is_not_enqueued_twice(project, django_capture_on_commit_callbacks, settings):
+    with django_capture_on_commit_callbacks(execute=True):
+        edit = _new_edit(project)
+    assert Edit.objects.get(pk=edit.pk).task_id
+    later = timezone.now() + timedelta(hours=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert edit_service.reap_stale_edits(now=later) == []
+    assert DBTaskResult.objects.count() == 1
+
+
+def test_a_duplicate_run_of_a_queued_edit_runs_it_once(project):
+    edit = _new_edit(project)
+    edit_service.run_edit(edit.pk)
+    edit_service.run_edit(edit.pk)
+    edit.refresh_from_db()
+    assert edit.status == Status.SUCCEEDED and edit.attempts == 1
+    assert Clip.objects.filter(source_edit=edit).count() == 1

@@ -863,3 +863,95 @@ def _packet_digest(path) -> dict[str, str]:
             if packet.size:
                 digests.setdefault(packet.stream.type, hashlib.sha256()).update(bytes(packet))
     return {kind: digest.hexdigest() for kind, digest in digests.items()}
+
+
+# ---------------------------------------------------------------- every edit ends
+
+
+def _pending_polls(queue, edit) -> int:
+    return len([r for r in queue.pending("poll_remote_task") if r.args_kwargs["args"] == [edit.pk]])
+
+
+def test_a_poll_slower_than_the_stale_limit_never_gets_a_second_chain(project, runway, queue, settings):
+    edit = submit(project, queue)
+    assert _pending_polls(queue, edit) == 1
+
+    def reaper_runs_meanwhile():
+        # The poll is on the wire for longer than the stale limit and its margin: the reaper comes by.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            later = timezone.now() + timedelta(seconds=settings.ALEPH_STALE_SECONDS + 90)
+            edit_service.reap_stale_edits(now=later)
+
+    transport = HookTransport("GET", "/v1/tasks/" + edit.remote_task_id, reaper_runs_meanwhile)
+    settings.ALEPH_REMOTE_TRANSPORT = transport
+    try:
+        poll(queue, edit)
+    finally:
+        transport.shutdown()
+    assert transport.called
+    # The running poll held the lease: the reaper started nothing, and the poll scheduled the one next read.
+    assert _pending_polls(queue, edit) == 1
+
+
+def test_a_lost_poll_chain_is_started_once_when_its_lease_has_run_out(project, runway, queue):
+    edit = submit(project, queue)
+    # The scheduled poll vanished from the queue (a wiped queue, a crash while it was being enqueued).
+    queue.pending("poll_remote_task")[0].delete()
+    reap_later(minutes=1)
+    reap_later(minutes=2)
+    assert _pending_polls(queue, edit) == 1
+    while not edit.is_finished:
+        edit = poll(queue, edit)
+    assert edit.status == Status.SUCCEEDED and len(runway.creates) == 1
+
+
+def _age_trouble(edit, settings) -> None:
+    Edit.objects.filter(pk=edit.pk).update(
+        trouble_since=timezone.now() - timedelta(seconds=settings.ALEPH_REMOTE_GIVE_UP_SECONDS + 1)
+    )
+
+
+def test_a_task_that_cannot_be_read_for_hours_ends_in_needs_attention(project, runway, queue, settings, owner_client):
+    edit = submit(project, queue)
+    runway.inject("GET", "/v1/tasks/*", *[Fault.server_error(503) for _ in range(8)])
+    edit = poll(queue, edit)
+    # One failed poll: still waiting, the streak recorded, the next read scheduled.
+    assert edit.status == Status.WAITING and edit.trouble_since is not None
+    assert _pending_polls(queue, edit) == 1
+    _age_trouble(edit, settings)
+    edit = poll(queue, edit)
+    assert edit.status == Status.NEEDS_ATTENTION and edit.error_code == "gave_up"
+    assert "For 6 hours Runway has not answered a status read" in edit.error_message
+    assert queue.pending() == []
+    assert "Check again (reads the same task)" in status_html(owner_client, edit)
+    # "Check again" reads the same task: no second create, and the edit finishes.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert remote_edits.check_again(edit)
+    edit.refresh_from_db()
+    assert edit.trouble_since is None
+    while not edit.is_finished:
+        edit = poll(queue, edit)
+    assert edit.status == Status.SUCCEEDED and len(runway.creates) == 1
+
+
+def test_a_read_that_works_again_ends_the_streak(project, runway, queue, settings):
+    edit = submit(project, queue)
+    runway.inject("GET", "/v1/tasks/*", *[Fault.server_error(503) for _ in range(4)])
+    edit = poll(queue, edit)
+    assert edit.trouble_since is not None
+    edit = poll(queue, edit)
+    assert edit.trouble_since is None and edit.status in (Status.WAITING, Status.RUNNING, Status.SUCCEEDED)
+
+
+def test_a_result_whose_link_always_expires_ends_in_needs_attention(project, runway, queue, settings):
+    runway.next_plans.append(ONE_STEP)
+    edit = submit(project, queue)
+    runway.expired_links = 1000
+    edit = poll(queue, edit)
+    assert edit.status == Status.WAITING and edit.trouble_since is not None
+    _age_trouble(edit, settings)
+    edit = poll(queue, edit)
+    assert edit.status == Status.NEEDS_ATTENTION
+    assert "the result of this task could not be downloaded from Runway" in edit.error_message
+    assert Clip.objects.filter(source_edit=edit).count() == 0
+    assert deletes(runway) == []

@@ -95,6 +95,7 @@ def create_edit(
                 cost_credits=cost.credits if cost else None,
                 cost_usd=cost.usd if cost else None,
                 mask=mask_name,
+                heartbeat_at=timezone.now(),
             )
             if references:
                 edit.references.set(references)
@@ -273,13 +274,21 @@ def _local_references(references: list[Reference], tmp: Path) -> list[Path]:
 
 
 def reap_stale_edits(now=None) -> list[int]:
-    """Return edits whose run went silent to the queue (enqueued again), within their time limits."""
+    """Enqueue again the edits whose run went silent or whose run task was lost, within their time
+    limits; return them. Remote edits' limits are reaped by services.remote_edits."""
     now = now or timezone.now()
     requeued = []
     for limit in TIME_LIMITS:
         if limit.remote:
             continue
-        for edit in Edit.objects.overdue(limit, now).only("pk", "run_token", "attempts"):
+        for edit in Edit.objects.overdue(limit, now).only("pk", "run_token", "attempts", "task_id", "heartbeat_at"):
+            if limit.status == Status.QUEUED:
+                # Still waiting for a worker is fine; a task that is gone (or never made it into the
+                # queue) is enqueued again. Two runs of one edit run it once: the claim is a compare-and-set.
+                if not queue.is_waiting(edit.task_id) and Edit.objects.take_over(edit, limit):
+                    requeued.append(edit.pk)
+                    queue.run_edit(edit.pk)
+                continue
             if edit.attempts >= limit.max_attempts:
                 message = f"The worker stopped while running this edit {edit.attempts} times; it was not retried again."
                 Edit.objects.fail(edit.pk, limit.status, "worker_lost", message, token=edit.run_token)
@@ -291,6 +300,6 @@ def reap_stale_edits(now=None) -> list[int]:
                     _remove_scratch(edit.pk, edit.run_token)
                     queue.run_edit(edit.pk)
     if requeued:
-        log.warning("reaper: re-queued stale edits %s", requeued)
+        log.warning("reaper: re-queued edits %s", requeued)
     remote_edits.reap_remote(now)
     return requeued

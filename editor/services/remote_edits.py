@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,12 +23,12 @@ from editor import media
 from editor.engines.base import EditCancelled, EngineError
 from editor.engines.remote import catalog, prepare
 from editor.engines.remote.body import Keyframe, build_body
-from editor.engines.remote.client import RemoteClient
+from editor.engines.remote.client import BACKOFF_CAP, MAX_RETRY_AFTER, NEW_TASK_GRACE, READ_ATTEMPTS, RemoteClient
 from editor.engines.remote.errors import ErrorKind, RemoteError
 from editor.engines.remote.failures import describe_failure
 from editor.engines.remote.parse import TaskStatus
 from editor.errors import Refusal
-from editor.models import TIME_LIMITS, Edit, Status
+from editor.models import DOWNLOAD_LIMIT, POLL_GRACE, TIME_LIMITS, Edit, Status
 from editor.services import queue
 from editor.services.projects import register_clip
 from editor.services.providers import client_for, label, record_provider_failure, record_provider_success
@@ -162,7 +163,7 @@ def _create_failed(edit: Edit, token: str, exc: RemoteError) -> None:
 def poll_remote_edit(edit_id: int) -> None:
     """Read the remote task once and move the edit along; schedule the next read if unfinished."""
     edit = Edit.objects.filter(pk=edit_id).select_related("project", "input_clip").first()
-    if edit is None or edit.status not in FOLLOWED or not Edit.objects.count_poll(edit_id):
+    if edit is None or edit.status not in FOLLOWED or not Edit.objects.count_poll(edit_id, budget=poll_budget()):
         return
     next_poll = edit.remote_polls + 1
     try:
@@ -174,7 +175,7 @@ def poll_remote_edit(edit_id: int) -> None:
     except RemoteError as exc:
         if exc.retryable or exc.kind.passing:
             log.warning("edit %s: status read failed (%s); trying again later", edit.pk, exc.kind)
-            queue.poll_remote(edit.pk, next_poll)
+            _try_later(edit, next_poll, f"{label(edit.engine)} has not answered a status read of this task")
         elif exc.kind == ErrorKind.AUTH:
             # The task exists and may still finish (and be billed): keep it for a read with a
             # working key instead of failing the edit and losing its result.
@@ -191,6 +192,7 @@ def poll_remote_edit(edit_id: int) -> None:
         else:
             Edit.objects.fail(edit.pk, FOLLOWED, exc.code, exc.message)
         return
+    Edit.objects.out_of_trouble(edit.pk)
     if task.status in (TaskStatus.PENDING, TaskStatus.THROTTLED):
         Edit.objects.move(edit.pk, FOLLOWED, Status.WAITING)
     elif task.status == TaskStatus.RUNNING:
@@ -211,9 +213,37 @@ def poll_remote_edit(edit_id: int) -> None:
     queue.poll_remote(edit.pk, next_poll)
 
 
+def _try_later(edit: Edit, next_poll: int, what: str) -> None:
+    """Schedule another try, unless this has gone wrong for longer than ALEPH_REMOTE_GIVE_UP_SECONDS:
+    then the edit stops and waits for the user's "Check again" (which reads the same task)."""
+    now = timezone.now()
+    since = Edit.objects.in_trouble(edit.pk, now)
+    give_up = timedelta(seconds=settings.ALEPH_REMOTE_GIVE_UP_SECONDS)
+    if since is not None and now - since >= give_up:
+        hours = give_up.total_seconds() / 3600
+        message = (
+            f"For {hours:g} hours {what} ({edit.remote_task_id}), so this studio stopped asking. The task "
+            f"may still finish on {label(edit.engine)}'s side and be billed: “Check again” reads it again "
+            "(nothing new is sent)."
+        )
+        if Edit.objects.move(edit.pk, FOLLOWED, Status.NEEDS_ATTENTION, error_code="gave_up", error_message=message):
+            log.warning("edit %s: gave up following task %s after %s", edit.pk, edit.remote_task_id, give_up)
+            return
+    queue.poll_remote(edit.pk, next_poll)
+
+
+def poll_budget() -> timedelta:
+    """Return the longest one status read can take, retries and backoff included (a poll's lease)."""
+    per_read = settings.ALEPH_REMOTE_CONNECT_TIMEOUT + settings.ALEPH_REMOTE_READ_TIMEOUT
+    wait = max(BACKOFF_CAP, MAX_RETRY_AFTER)
+    return timedelta(seconds=READ_ATTEMPTS * (per_read + wait) + NEW_TASK_GRACE) + POLL_GRACE
+
+
 def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> None:
     """Download the output into storage, probe it, and only then mark the edit succeeded."""
-    if not Edit.objects.move(edit.pk, FOLLOWED, Status.DOWNLOADING, progress=99, heartbeat_at=timezone.now()):
+    now = timezone.now()
+    lease = now + DOWNLOAD_LIMIT + poll_budget()
+    if not Edit.objects.move(edit.pk, FOLLOWED, Status.DOWNLOADING, progress=99, heartbeat_at=now, lease_until=lease):
         return
     if not task.outputs:
         message = f"{client.label} reported success but sent no video."
@@ -242,7 +272,7 @@ def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> Non
             if isinstance(exc, RemoteError) and (exc.retryable or exc.kind.passing):
                 # Back to waiting: the next poll reads the task again and retries the download.
                 Edit.objects.move(edit.pk, Status.DOWNLOADING, Status.WAITING)
-                queue.poll_remote(edit.pk, next_poll)
+                _try_later(edit, next_poll, f"the result of this task could not be downloaded from {label(edit.engine)}")
             else:
                 Edit.objects.fail(edit.pk, Status.DOWNLOADING, getattr(exc, "code", "media"), exc.message)
 
@@ -345,7 +375,7 @@ def _reap(edit: Edit, limit) -> None:
     elif limit.then == Status.NEEDS_ATTENTION:
         message = LOST_WORKER_MESSAGE.format(provider=label(edit.engine))
         Edit.objects.mark_unknown_outcome(edit.pk, message, token=edit.run_token)
-    elif Edit.objects.take_over(edit, limit):
+    elif not queue.is_waiting(edit.task_id) and Edit.objects.take_over(edit, limit):
         # Reads are safe to repeat; a download that died starts again from a fresh read. The
         # heartbeat in the take-over keeps two reapers (or a poll that just ran) from doubling the chain.
         log.warning("edit %s: its %s polls stopped; reading the task again", edit.pk, edit.get_engine_display())

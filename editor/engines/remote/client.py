@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 # Runway honours Retry-After only up to this many seconds; a longer wait is not worth holding a worker.
 MAX_RETRY_AFTER = 60.0
+# A read is tried this many times, waiting at most BACKOFF_CAP seconds between tries; a task created a
+# moment ago may be unknown for NEW_TASK_GRACE seconds (where the provider says so).
+READ_ATTEMPTS = 4
+BACKOFF_CAP = 8.0
+NEW_TASK_GRACE = 30.0
 # Ephemeral uploads accept files from 512 B to 200 MB.
 UPLOAD_MIN_BYTES = 512
 UPLOAD_MAX_BYTES = 200 * 1000 * 1000
@@ -56,10 +61,10 @@ class RemoteClient:
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
         max_create_attempts: int = 3,
-        max_read_attempts: int = 4,
+        max_read_attempts: int = READ_ATTEMPTS,
         backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
-        not_found_grace: float = 30.0,
+        backoff_cap: float = BACKOFF_CAP,
+        not_found_grace: float = NEW_TASK_GRACE,
         not_found_interval: float = 3.0,
     ):
         self.config = config
