@@ -226,6 +226,8 @@ ALEPH_IMPORT_TIMEOUT_SECONDS = envint("ALEPH_IMPORT_TIMEOUT_SECONDS", 60, minimu
 # A running edit whose heartbeat is older than this goes back to the queue.
 ALEPH_STALE_SECONDS = envint("ALEPH_STALE_SECONDS", 120, minimum=5)
 ALEPH_REAPER_INTERVAL_SECONDS = envint("ALEPH_REAPER_INTERVAL_SECONDS", 30, minimum=1)
+# On SIGTERM a worker lets its running edit finish for this long, then puts it back in the queue.
+ALEPH_SHUTDOWN_GRACE_SECONDS = envint("ALEPH_SHUTDOWN_GRACE_SECONDS", 30, minimum=0)
 
 # Remote engines. Each appears in the Engine control only when its key is set; keys come from the
 # environment only and never reach a page or a log line.

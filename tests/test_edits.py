@@ -588,3 +588,41 @@ def test_a_duplicate_run_of_a_queued_edit_runs_it_once(project):
     edit.refresh_from_db()
     assert edit.status == Status.SUCCEEDED and edit.attempts == 1
     assert Clip.objects.filter(source_edit=edit).count() == 1
+
+
+# A worker that is told to stop
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("grace, ends", [("1", Status.QUEUED), ("120", Status.SUCCEEDED)])
+def test_a_stopping_worker_finishes_or_hands_back_its_edit_never_leaving_it_running(owner, bunny, private_media, grace, ends):
+    import tempfile
+    from pathlib import Path
+
+    from editor.services.projects import create_project_from_upload
+    from tests.conftest import upload_of
+
+    project = create_project_from_upload(owner, upload_of(bunny), "Stop")
+    edit = _new_edit(project, prompt="golden hour with film grain", ratio="1280:720")
+    worker = start_worker(private_media, worker_id="stopping", extra_env={"ALEPH_SHUTDOWN_GRACE_SECONDS": grace})
+    try:
+        assert _wait_for(lambda: Edit.objects.get(pk=edit.pk).progress > 0, timeout=120), "the edit never started"
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=180)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    edit.refresh_from_db()
+    assert edit.status == ends, (edit.status, edit.error_message, output)
+    if ends == Status.QUEUED:
+        # Given back cleanly: no progress, no run token, its scratch folder gone, its run enqueued again.
+        assert (edit.progress, edit.run_token, edit.attempts) == (0, "", 0)
+        assert not list(Path(tempfile.gettempdir()).glob(f"aleph-edit-{edit.pk}-*"))
+        assert DBTaskResult.objects.filter(status="READY").count() == 1
+        assert "went back to the queue" in output
+        rescue = start_worker(private_media, "--batch", worker_id="rescue")
+        rescue_output, _ = rescue.communicate(timeout=300)
+        edit.refresh_from_db()
+        assert edit.status == Status.SUCCEEDED, rescue_output
+    assert Clip.objects.filter(source_edit=edit).count() == 1

@@ -75,3 +75,53 @@ def test_sigterm_stops_the_web_server_and_the_worker(tmp_path):
         for pid in children or _children(studio.pid):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _start_studio(tmp_path, port: int, **env_extra: str) -> subprocess.Popen:
+    env = {**os.environ, "ALEPH_DATA_DIR": str(tmp_path), "DEBUG": "1", **env_extra}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_studio", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait_for_site(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the web server did not answer"
+        time.sleep(0.3)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_worker_that_dies_is_started_again_and_the_site_stays_up(tmp_path):
+    port = _free_port()
+    studio = _start_studio(tmp_path, port)
+    try:
+        _wait_for_site(port)
+        [first] = [pid for pid in _children(studio.pid) if "studio_worker" in _cmdline(pid)]
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            workers = [pid for pid in _children(studio.pid) if "studio_worker" in _cmdline(pid) and _alive(pid)]
+            if workers and workers != [first]:
+                break
+            assert time.monotonic() < deadline, "the dead worker was not started again"
+            time.sleep(0.2)
+        assert studio.poll() is None
+        assert httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5).status_code == 200
+    finally:
+        studio.send_signal(signal.SIGTERM)
+        output, _ = studio.communicate(timeout=60)
+    assert "Worker 0 exited with code -9; starting it again" in output

@@ -11,11 +11,13 @@ import logging
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from editor import media
@@ -32,6 +34,12 @@ log = logging.getLogger(__name__)
 
 # A run writes its progress (and heartbeat) at most this often.
 PROGRESS_WRITE_INTERVAL = 0.5
+# Set when this process is stopping and its running edit must go back to the queue (studio_worker).
+HAND_BACK = threading.Event()
+
+
+class HandedBack(Exception):
+    """Raised by the progress callback when the process stops: the run gives its edit back."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,8 @@ def _progress_writer(edit_id: int, token: str):
 
     def report(fraction: float) -> None:
         nonlocal last_write
+        if HAND_BACK.is_set():
+            raise HandedBack()
         now = time.monotonic()
         if now - last_write < PROGRESS_WRITE_INTERVAL and fraction < 1:
             return
@@ -234,6 +244,12 @@ def _run_local(edit: Edit, token: str) -> None:
             log.info("edit %s: succeeded as clip %s", edit.pk, clip.pk)
         except EditCancelled:
             log.info("edit %s: run stopped (cancelled or taken over)", edit.pk)
+        except HandedBack:
+            with transaction.atomic():
+                # A run given back on purpose is not a failed attempt.
+                if Edit.objects.requeue(edit.pk, Status.RUNNING, token=token, attempts=F("attempts") - 1):
+                    queue.run_edit(edit.pk)
+            log.warning("edit %s: this worker is stopping; the edit went back to the queue", edit.pk)
         except Refusal as exc:
             Edit.objects.fail(edit.pk, Status.RUNNING, getattr(exc, "code", "media"), exc.message, token=token)
         except Exception:
