@@ -270,11 +270,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("ALEPH_UPLOAD_TEMP_DIR") or None
 
-# Rate limits (log-in, sign-up, public share pages) count in this cache. The default is per
-# process; point CACHE_URL-style settings at Redis or memcached when running several web processes.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aleph"}}
-RATELIMIT_VIEW = "editor.views.common.rate_limited"
+# The cache every process shares: rate limits and the credit-balance cache count in it. By default
+# a table in the database (created by migrate), so limits hold across web processes.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "aleph_cache"}}
+RATELIMIT_VIEW = "editor.ratelimits.too_many"
 RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
+# Proxies in front of the web server (nginx: 1). Only then is X-Forwarded-For read, for the client's address.
+ALEPH_TRUSTED_PROXY_COUNT = envint("ALEPH_TRUSTED_PROXY_COUNT", 0)
+RATELIMIT_IP_META_KEY = "editor.ratelimits.client_ip"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

@@ -18,6 +18,12 @@ REPO = Path(__file__).parent.parent
 
 
 @pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Hash passwords the quick way: the rate-limit tests make hundreds of log-in attempts."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def private_media(settings, tmp_path):
     """Give every test its own media folder."""
     data_dir = tmp_path / "data"
@@ -33,6 +39,34 @@ def private_media(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     return data_dir
+
+
+class FrozenClock:
+    """The rate limiter's clock, stopped in the middle of a minute; move it with `advance`."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_030.0
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch, request):
+    """No test depends on where a minute starts: the rate limiter reads this clock, and counts from zero."""
+    import django_ratelimit.core
+
+    clock = FrozenClock()
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    if "db" in request.fixturenames or "transactional_db" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        from django.core.cache import cache
+
+        request.getfixturevalue("db" if "transactional_db" not in request.fixturenames else "transactional_db")
+        cache.clear()
+    return clock
 
 
 def stored_files(media_root: Path) -> list[Path]:

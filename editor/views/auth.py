@@ -1,4 +1,4 @@
-"""Signing up and logging in (rate limited per address)."""
+"""Signing up and logging in (rate limited: see editor.ratelimits)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from editor import forms
-
-# A burst of log-in or sign-up attempts from one address is answered with 429.
-AUTH_RATE = "20/m"
+from editor.ratelimits import SIGNUPS, limit_logins
 
 
 @require_http_methods(["GET", "POST"])
-@ratelimit(key="ip", rate=AUTH_RATE, method="POST", group="auth")
+@ratelimit(key="ip", rate=SIGNUPS, method="POST", group="signup")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
@@ -29,6 +27,6 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@method_decorator(ratelimit(key="ip", rate=AUTH_RATE, method="POST", group="auth"), name="dispatch")
+@method_decorator(limit_logins, name="dispatch")
 class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True

@@ -25,13 +25,6 @@ def go(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Answer a request over its rate limit."""
-    response = HttpResponse("Too many requests. Wait a minute and try again.\n", status=429, content_type="text/plain")
-    response["Retry-After"] = "60"
-    return response
-
-
 def refused_upload(request: HttpRequest, form, field: str) -> bool:
     """Show an upload the capped handler stopped as the field's one error; tell whether there was one."""
     message = uploads.refusal(request)
