@@ -63,14 +63,24 @@ DEBUG = envbool("DEBUG", False)
 
 
 def _secret_key() -> str:
-    """Use SECRET_KEY, else a key generated once per installation and kept in the data folder."""
+    """Use SECRET_KEY, else a key generated once per installation and kept in the data folder (0600)."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Written whole to a private file, then linked into place: a reader never sees half a key, a
+        # second process starting at the same moment keeps the first one's, and no one else can read it.
+        partial = DATA_DIR / f".secret_key.{os.getpid()}"
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+        try:
+            os.link(partial, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
     return key_file.read_text().strip()
 
 
@@ -278,6 +288,9 @@ RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
 # Proxies in front of the web server (nginx: 1). Only then is X-Forwarded-For read, for the client's address.
 ALEPH_TRUSTED_PROXY_COUNT = envint("ALEPH_TRUSTED_PROXY_COUNT", 0)
 RATELIMIT_IP_META_KEY = "editor.ratelimits.client_ip"
+
+# Error pages and reports never show a key, a password or a connection URL.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "editor.debug.SecretFilter"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

@@ -514,6 +514,102 @@ class Edit(models.Model):
         return urlencode(pairs)
 
 
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Downloading"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+
+
+IMPORT_TRANSITIONS: dict[str, set[str]] = {
+    ImportStatus.QUEUED: {ImportStatus.RUNNING, ImportStatus.FAILED},
+    ImportStatus.RUNNING: {ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.QUEUED},
+    ImportStatus.SUCCEEDED: set(),
+    ImportStatus.FAILED: set(),
+}
+
+
+class ImportQuerySet(models.QuerySet):
+    """The verbs of an import by link, each a compare-and-set like an edit's."""
+
+    def move(self, pk: int, source: str, target: str, *, token: str | None = None, **fields) -> bool:
+        """Move an import from `source` to `target` if it is still there; tell whether it moved."""
+        if source != target and target not in IMPORT_TRANSITIONS[source]:
+            raise ValueError(f"{source} → {target} is not an allowed transition")
+        rows = self.filter(pk=pk, status=source)
+        if token is not None:
+            rows = rows.filter(run_token=token)
+        if target in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
+            fields.setdefault("finished_at", timezone.now())
+        return rows.update(status=target, **fields) == 1
+
+    def claim(self, pk: int) -> str | None:
+        """Give a queued import to a run; return the run's token, or None when another run has it."""
+        token = uuid.uuid4().hex
+        now = timezone.now()
+        claimed = self.move(pk, ImportStatus.QUEUED, ImportStatus.RUNNING, run_token=token, started_at=now, heartbeat_at=now)
+        return token if claimed else None
+
+    def beat(self, pk: int, token: str, **fields) -> bool:
+        """Record a running import's progress; False when it lost the import."""
+        return self.move(pk, ImportStatus.RUNNING, ImportStatus.RUNNING, token=token, heartbeat_at=timezone.now(), **fields)
+
+    def finish(self, pk: int, token: str, project: Project) -> bool:
+        return self.move(pk, ImportStatus.RUNNING, ImportStatus.SUCCEEDED, token=token, project=project)
+
+    def fail(self, pk: int, source: str, message: str, *, token: str | None = None) -> bool:
+        return self.move(pk, source, ImportStatus.FAILED, token=token, error_message=message)
+
+    def requeue(self, pk: int, token: str) -> bool:
+        return self.move(pk, ImportStatus.RUNNING, ImportStatus.QUEUED, token=token, run_token="", received_bytes=0)
+
+    def enqueued(self, pk: int, task_id: str) -> None:
+        self.filter(pk=pk, status=ImportStatus.QUEUED).update(task_id=task_id)
+
+
+class Import(models.Model):
+    """A clip imported from a link: downloaded by a worker, then a new project."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="imports")
+    url = models.URLField(max_length=2000)
+    title = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    received_bytes = models.BigIntegerField(default=0)
+    # What the server said the file's size is (None when it did not say).
+    total_bytes = models.BigIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run_token = models.CharField(max_length=32, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    is_queued = property(lambda self: self.status == ImportStatus.QUEUED)
+    is_running = property(lambda self: self.status == ImportStatus.RUNNING)
+    is_succeeded = property(lambda self: self.status == ImportStatus.SUCCEEDED)
+    is_failed = property(lambda self: self.status == ImportStatus.FAILED)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total_bytes:
+            return None
+        return min(100, int(self.received_bytes * 100 / self.total_bytes))
+
+    def get_absolute_url(self) -> str:
+        return reverse("import_detail", args=[self.pk])
+
+
 class ShareLink(models.Model):
     """A public link to one finished edit. Only a hash of its token is stored."""
 

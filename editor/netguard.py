@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -97,8 +98,12 @@ def _client(timeout: float, transport: httpx.BaseTransport | None) -> Iterator[h
         yield client
 
 
+PRIVATE_ADDRESS = "That link points at a private or local network address; only public addresses can be imported."
+
+
 def check_url(url: str) -> str:
-    """Return the URL if it is an https URL with a host name, else raise FetchError."""
+    """Return the URL if it is an https URL with a host name, else raise FetchError. A host written
+    as an address (or named localhost) is judged here already; names are judged when they resolve."""
     parts = urlsplit(url.strip())
     if parts.scheme != "https":
         raise FetchError("Only https:// links can be imported.")
@@ -106,7 +111,20 @@ def check_url(url: str) -> str:
         raise FetchError("That link has no host name.")
     if parts.username or parts.password:
         raise FetchError("Links with a user name or password cannot be imported.")
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise FetchError(PRIVATE_ADDRESS)
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and not is_public_address(str(literal)):
+        raise FetchError(PRIVATE_ADDRESS)
     return url.strip()
+
+
+# A server that sends nothing for this long is given up on (the whole download has its own deadline).
+SILENCE_SECONDS = 10.0
 
 
 def download(
@@ -117,12 +135,20 @@ def download(
     timeout: float,
     max_redirects: int = 5,
     transport: httpx.BaseTransport | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> str:
-    """Download a public https URL to dest within size and time caps; return the final URL."""
+    """Download a public https URL to dest within size and time caps; return the final URL.
+
+    `timeout` is the deadline of the whole download, redirects included, not of each read;
+    `progress(received, total)` is called as bytes arrive (total None when the server did not say)."""
     url = check_url(url)
+    deadline = clock() + timeout
     try:
-        with _client(timeout, transport) as client:
+        with _client(min(timeout, SILENCE_SECONDS), transport) as client:
             for _ in range(max_redirects + 1):
+                if clock() > deadline:
+                    raise FetchError(TOO_SLOW)
                 with client.stream("GET", url) as response:
                     if response.is_redirect:
                         url = check_url(urljoin(url, response.headers.get("location", "")))
@@ -130,14 +156,15 @@ def download(
                     if response.status_code != 200:
                         raise FetchError(f"The server answered {response.status_code} for that link.")
                     declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
+                    total = int(declared) if declared and declared.isdigit() else None
+                    if total is not None and total > max_bytes:
                         raise FetchError(_too_big(max_bytes))
-                    _stream_to(response, dest, max_bytes)
+                    _stream_to(response, dest, max_bytes, deadline, clock, lambda n: progress and progress(n, total))
                     return url
             raise FetchError("That link redirects too many times.")
     except httpx.TimeoutException:
         dest.unlink(missing_ok=True)
-        raise FetchError("The download took too long and was stopped.") from None
+        raise FetchError(TOO_SLOW) from None
     except httpx.HTTPError as exc:
         dest.unlink(missing_ok=True)
         # httpx wraps the transport's error; the original tells a refused address apart.
@@ -151,14 +178,21 @@ def download(
         raise
 
 
-def _stream_to(response: httpx.Response, dest: Path, max_bytes: int) -> None:
+TOO_SLOW = "The download took too long and was stopped."
+
+
+def _stream_to(response, dest: Path, max_bytes: int, deadline: float, clock, report) -> None:
     received = 0
     with open(dest, "wb") as fh:
-        for chunk in response.iter_bytes(1024 * 256):
+        # Whatever arrives is looked at at once (no re-chunking), so a trickle meets the deadline too.
+        for chunk in response.iter_bytes():
             received += len(chunk)
             if received > max_bytes:
                 raise FetchError(_too_big(max_bytes))
+            if clock() > deadline:
+                raise FetchError(TOO_SLOW)
             fh.write(chunk)
+            report(received)
 
 
 def _too_big(max_bytes: int) -> str:

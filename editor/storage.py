@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,3 +72,41 @@ def read_stored(name: str) -> bytes:
     """Return a stored file's bytes."""
     with default_storage.open(name, "rb") as fh:
         return fh.read()
+
+
+# Scratch folders on this machine: a run's is named after its edit and run token, so that the reaper
+# can remove the one a dead run left behind; anything of the studio's older than a day is swept.
+SCRATCH_MAX_AGE_SECONDS = 24 * 3600
+
+
+def scratch_prefix(kind: str, edit_id: int, token: str) -> str:
+    return f"aleph-{kind}-{edit_id}-{token}-"
+
+
+@contextmanager
+def scratch(kind: str, edit_id: int, token: str) -> Iterator[Path]:
+    """Yield a scratch folder for one run of an edit; it is removed when the run ends."""
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix(kind, edit_id, token)) as tmp:
+        yield Path(tmp)
+
+
+def remove_scratch(kind: str, edit_id: int, token: str) -> None:
+    """Remove the scratch folder a dead run left on this machine."""
+    if not token:
+        return
+    for folder in Path(tempfile.gettempdir()).glob(scratch_prefix(kind, edit_id, token) + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_scratch(max_age: float = SCRATCH_MAX_AGE_SECONDS) -> list[str]:
+    """Remove the studio's temporary folders older than max_age seconds (left by killed processes)."""
+    cutoff = time.time() - max_age
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob("aleph-*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        except OSError:
+            continue
+    return removed

@@ -2,7 +2,7 @@
 
 from django_tasks import task
 
-from editor.services import edits, remote_edits
+from editor.services import edits, projects, remote_edits
 
 
 @task()
@@ -18,3 +18,8 @@ def poll_remote_task(edit_id: int) -> None:
 @task()
 def cancel_remote_task(edit_id: int) -> None:
     remote_edits.send_remote_cancel(edit_id)
+
+
+@task()
+def import_clip_task(import_id: int) -> None:
+    projects.run_import(import_id)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("account/", usage.account, name="account"),
     path("projects/new/", projects.project_new, name="project_new"),
     path("projects/import/", projects.project_import, name="project_import"),
+    path("imports/<int:pk>/", projects.import_detail, name="import_detail"),
     path("projects/<int:pk>/", projects.project_detail, name="project_detail"),
     path("projects/<int:pk>/rename/", projects.project_rename, name="project_rename"),
     path("projects/<int:pk>/delete/", projects.project_delete, name="project_delete"),

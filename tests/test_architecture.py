@@ -14,8 +14,9 @@ import pytest
 EDITOR = Path(__file__).resolve().parent.parent / "editor"
 WRITE_CALLS = {"update", "create", "get_or_create", "update_or_create", "bulk_create"}
 # Imports inside a function that are there for a reason other than a cycle: the prompt model (MiniLM)
-# loads only when a prompt needs it, which keeps every other edit's start-up light.
-LAZY_IMPORTS = {("engines/local/plan.py", "editor.engines.local")}
+# loads only when a prompt needs it, which keeps every other edit's start-up light; signal receivers
+# are connected in AppConfig.ready, once the models are loaded (Django's documented way).
+LAZY_IMPORTS = {("engines/local/plan.py", "editor.engines.local"), ("apps.py", "editor")}
 
 
 def modules(under: str = "") -> list[Path]:

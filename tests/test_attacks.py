@@ -157,3 +157,176 @@ def test_a_range_of_thousands_of_digits_on_share_media_is_no_500(client, finishe
     _, token = sharing.create_share_link(finished_edit, expiry="7d", show_original=False)
     response = client.get(reverse("share_media", args=[token, "result"]), HTTP_RANGE="bytes=" + "9" * 4400 + "-")
     assert response.status_code == 416
+
+
+# ---------------------------------------------------------------- nothing left behind, nothing leaked
+
+
+def test_deleting_a_user_deletes_their_files_and_only_theirs(
+    owner, outsider, small_clip, cat_png, private_media, django_capture_on_commit_callbacks
+):
+    from editor.services.projects import add_reference, create_project_from_upload
+    from tests.conftest import make_finished_edit, upload_of
+
+    mine = create_project_from_upload(owner, upload_of(small_clip), "Mine")
+    add_reference(mine, upload_of(cat_png, content_type="image/png"))
+    make_finished_edit(mine)
+    theirs = create_project_from_upload(outsider, upload_of(small_clip), "Theirs")
+    kept = {theirs.original.file, theirs.original.poster}
+    assert len(stored_files(private_media / "media")) == 7  # 2 + 1 + 2 of mine, 2 of theirs
+    with django_capture_on_commit_callbacks(execute=True):
+        owner.delete()
+    remaining = {p.relative_to(private_media / "media").as_posix() for p in stored_files(private_media / "media")}
+    assert remaining == kept
+
+
+def test_the_reaper_removes_what_a_killed_remote_run_left_in_temp(project, settings, django_capture_on_commit_callbacks):
+    import os
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from editor.models import Edit, Status
+    from editor.services import edits as edit_service
+
+    edit = Edit.objects.create(
+        project=project, input_clip=project.original, prompt="x", ratio="1280:720", seed=1, engine="runway",
+        model="gen4_aleph", status=Status.PREPARING, run_token="deadbeef", attempts=1,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    left = Path(tempfile.mkdtemp(prefix=f"aleph-remote-{edit.pk}-deadbeef-"))
+    (left / "engine_input.mp4").write_bytes(b"\0" * 1000)
+    old = Path(tempfile.mkdtemp(prefix="aleph-upload-"))
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    fresh = Path(tempfile.mkdtemp(prefix="aleph-upload-"))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            edit_service.reap_stale_edits()
+        assert not left.exists() and not old.exists()
+        assert fresh.exists()
+    finally:
+        for folder in (left, old, fresh):
+            if folder.exists():
+                folder.rmdir() if not any(folder.iterdir()) else None
+
+
+def test_a_providers_failure_note_is_scrubbed_before_it_is_stored(project, settings):
+    from django.test import TestCase
+
+    from editor.models import Edit, Status
+    from editor.services import edits as edit_service
+    from tests.fakes import FakeProvider, TaskPlan
+    from tests.fakes.studio import RUNWAY_TEST_KEY, TaskQueue, use_fake
+
+    with FakeProvider("runway", api_key=RUNWAY_TEST_KEY) as fake:
+        use_fake(settings, fake)
+        other_key = "key_" + "9f" * 64
+        fake.next_plans.append(
+            TaskPlan(steps=(), outcome="FAILED", failure_code="ASSET.INVALID", failure=f"decode failed for {RUNWAY_TEST_KEY} and {other_key}")
+        )
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            edit = edit_service.create_edit(
+                project, project.original,
+                edit_service.EditSettings(prompt="snow", ratio="640:480", seed=1, engine="runway", model="gen4_aleph"),
+            )
+        queue = TaskQueue()
+        queue.run("run_edit_task")
+        queue.run("poll_remote_task")
+    edit = Edit.objects.get(pk=edit.pk)
+    assert edit.status == Status.FAILED and "decode failed for" in edit.error_message
+    assert RUNWAY_TEST_KEY not in edit.error_message and other_key not in edit.error_message
+
+
+def test_the_debug_error_page_shows_no_key_and_no_connection_url(owner, project, settings):
+    from django.test import Client
+
+    settings.DEBUG = True
+    key = "key_" + "ab" * 64
+    settings.RUNWAYML_API_SECRET = key
+    settings.ALEPH_OUTPUT_HOSTS = ["cdn.example"]
+    # A base URL broken after start-up (the settings refuse it at start): building the client fails.
+    settings.RUNWAYML_BASE_URL = "ftp://api.example"
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    response = client.get(
+        reverse("edit_estimate", args=[project.pk]),
+        {"engine": "runway", "model": "gen4_aleph", "input_clip": project.original.pk},
+        DATABASE_URL="postgres://studio:hunter2-hunter2@db.internal/aleph",
+    )
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Traceback" in body or "Exception" in body
+    assert key not in body and key[:24] not in body
+    assert "hunter2" not in body
+
+
+def test_the_generated_secret_key_is_private(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env["ALEPH_DATA_DIR"] = str(tmp_path)
+    subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO, env=env, check=True, capture_output=True)
+    key_file = tmp_path / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert len(key_file.read_text().strip()) > 40
+    assert list(tmp_path.glob(".secret_key.*")) == []
+
+
+def test_redirects_after_actions_stay_on_this_site(owner_client, project):
+    for target in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
+        response = owner_client.post(reverse("project_star", args=[project.pk]), {"next": target})
+        assert response["Location"] == reverse("home")
+    response = owner_client.post(reverse("login") + "?next=https://evil.example/", {})
+    assert "evil.example" not in response.get("Location", "")
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def _route_urls(project, edit, link_pk: int) -> list[tuple[str, str]]:
+    """Every route of the studio with real arguments: (name, url)."""
+    from django.urls import URLPattern, get_resolver
+
+    samples = {"pk": None, "kind": "video", "token": "x" * 43}
+    ids = {"project": project.pk, "edit": edit.pk, "share-links": link_pk, "media": edit.result.pk}
+    found = []
+    for pattern in get_resolver().url_patterns:
+        if getattr(pattern, "namespace", None):
+            continue  # Django's admin, which has its own tests
+        entries = pattern.url_patterns if hasattr(pattern, "url_patterns") else [pattern]
+        for entry in entries:
+            if not isinstance(entry, URLPattern) or not entry.name:
+                continue
+            route = str(entry.pattern)
+            kwargs = {}
+            for name in entry.pattern.regex.groupindex:
+                if name == "pk":
+                    area = route.split("/")[0]
+                    kwargs[name] = ids.get(area.rstrip("s"), ids.get(area, project.pk))
+                else:
+                    kwargs[name] = samples[name]
+            found.append((entry.name, reverse(entry.name, kwargs=kwargs)))
+    return found
+
+
+def test_every_post_route_refuses_a_request_without_a_csrf_token(owner, project, finished_edit):
+    from django.test import Client
+
+    from editor.models import ShareLink
+
+    link = ShareLink.objects.create(edit=finished_edit, token_hash="y" * 64)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    post_only = []
+    for name, url in _route_urls(project, finished_edit, link.pk):
+        if client.get(url).status_code == 405:
+            post_only.append(name)
+            assert client.post(url, {}).status_code == 403, (name, url)
+    # Every action that changes something is a POST-only route.
+    assert {"edit_create", "edit_delete", "project_delete", "share_create", "share_revoke", "edit_cancel", "logout"} <= set(post_only)
+    assert len(post_only) >= 15, post_only

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from editor.models import Clip, Project
+from editor.models import Clip, Import, Project
 from tests.conftest import stored_files, upload_of
 
 
@@ -160,28 +160,94 @@ def test_import_refuses_plain_http(owner_client, private_media):
     _assert_nothing_kept(private_media)
 
 
-def test_import_downloads_a_public_url(owner_client, small_clip, monkeypatch, private_media):
-    """The transport is faked at the HTTP seam; the address check is tested above and in test_netguard."""
+def _fake_link(monkeypatch, handler) -> None:
+    """Route imports to a fake at the HTTP seam; the address check is tested above and in test_netguard."""
     import httpx
 
     from editor import netguard
+
+    real_download = netguard.download
+    monkeypatch.setattr(
+        netguard, "download", lambda *a, **k: real_download(*a, **{**k, "transport": httpx.MockTransport(handler)})
+    )
+
+
+def _import(owner_client, url: str, django_capture_on_commit_callbacks):
+    from tests.fakes.studio import TaskQueue
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(reverse("project_import"), {"url": url})
+    # The download runs in a worker: the request only records the import and shows its page.
+    assert response.status_code == 302
+    entry = Import.objects.get()
+    assert response["Location"] == entry.get_absolute_url()
+    TaskQueue().run("import_clip_task")
+    entry.refresh_from_db()
+    return entry
+
+
+def test_import_downloads_a_public_url(owner_client, small_clip, monkeypatch, private_media, django_capture_on_commit_callbacks):
+    import httpx
 
     body = small_clip.read_bytes()
 
     def handler(request):
         if request.url.path == "/go":
             return httpx.Response(302, headers={"location": "https://cdn.example.com/real.mp4"})
-        return httpx.Response(200, content=body, headers={"content-type": "video/mp4"})
+        return httpx.Response(200, content=body, headers={"content-type": "video/mp4", "content-length": str(len(body))})
 
-    real_download = netguard.download
-    monkeypatch.setattr(
-        netguard, "download", lambda *a, **k: real_download(*a, **{**k, "transport": httpx.MockTransport(handler)})
-    )
-    response = owner_client.post(reverse("project_import"), {"url": "https://example.com/go"})
-    assert response.status_code == 302
+    _fake_link(monkeypatch, handler)
+    entry = _import(owner_client, "https://example.com/go", django_capture_on_commit_callbacks)
+    assert entry.is_succeeded and entry.received_bytes == len(body) == entry.total_bytes
     clip = Clip.objects.get()
     assert clip.original_name == "go"
     assert clip.width == 320
+    assert entry.project == clip.project
+    # The page's poll sends the browser on to the new project.
+    response = owner_client.get(entry.get_absolute_url(), HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == clip.project.get_absolute_url()
+
+
+def test_an_import_that_fails_says_why_on_its_page_and_keeps_nothing(owner_client, monkeypatch, private_media, django_capture_on_commit_callbacks):
+    import httpx
+
+    _fake_link(monkeypatch, lambda request: httpx.Response(200, content=b"not a video at all", headers={"content-type": "video/mp4"}))
+    entry = _import(owner_client, "https://example.com/clip.mp4", django_capture_on_commit_callbacks)
+    assert entry.is_failed and "not a video" in entry.error_message
+    body = owner_client.get(entry.get_absolute_url()).content.decode()
+    assert "not a video" in body and 'hx-trigger="every' not in body
+    _assert_nothing_kept(private_media)
+
+
+def test_an_import_has_one_deadline_for_the_whole_download(owner_client, monkeypatch, settings, private_media, django_capture_on_commit_callbacks):
+    """A server that sends a byte a second never lets a per-read timeout fire; the deadline does."""
+    import time
+
+    import httpx
+
+    settings.ALEPH_IMPORT_TIMEOUT_SECONDS = 2
+
+    class Trickle(httpx.SyncByteStream):
+        def __iter__(self):
+            for _ in range(30):
+                time.sleep(0.25)
+                yield b"\0"
+
+    _fake_link(monkeypatch, lambda request: httpx.Response(200, stream=Trickle()))
+    started = time.monotonic()
+    entry = _import(owner_client, "https://example.com/slow.mp4", django_capture_on_commit_callbacks)
+    assert time.monotonic() - started < 5
+    assert entry.is_failed and "took too long" in entry.error_message
+    _assert_nothing_kept(private_media)
+
+
+def test_an_import_is_its_owners_alone(owner_client, outsider_client, monkeypatch, django_capture_on_commit_callbacks):
+    import httpx
+
+    _fake_link(monkeypatch, lambda request: httpx.Response(404))
+    entry = _import(owner_client, "https://example.com/gone.mp4", django_capture_on_commit_callbacks)
+    assert outsider_client.get(entry.get_absolute_url()).status_code == 404
+    assert "answered 404" in owner_client.get(entry.get_absolute_url()).content.decode()
 
 
 def test_reference_image_is_checked_by_pillow(owner_client, project, tmp_path, cat_png):

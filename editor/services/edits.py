@@ -27,8 +27,8 @@ from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.errors import InputError, Refusal
 from editor.models import TIME_LIMITS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
 from editor.services import providers, queue, remote_edits
-from editor.services.projects import register_clip, touch
-from editor.storage import delete_quietly, local_copy, read_stored, staged_files
+from editor.services.projects import reap_imports, register_clip, touch
+from editor.storage import local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,8 @@ def delete_edit(edit: Edit) -> None:
         if children:
             listed = ", ".join(f"#{pk}" for pk in children)
             raise InputError(f"Edits {listed} use this result as their input; delete them first.")
-    names = ([result.file, result.poster] if result else []) + [edit.mask]
-    with transaction.atomic():
-        edit.delete()
-        transaction.on_commit(lambda: delete_quietly(*names))
+    # Its result clip goes with it; their files are deleted once that commits (editor.signals).
+    edit.delete()
 
 
 def cancel_edit(edit: Edit) -> bool:
@@ -210,8 +208,8 @@ def _progress_writer(edit_id: int, token: str):
 
 def _run_local(edit: Edit, token: str) -> None:
     references = list(edit.references.all())
-    with tempfile.TemporaryDirectory(prefix=_scratch_prefix(edit.pk, token)) as tmp:
-        output = Path(tmp) / "result.mp4"
+    with scratch("edit", edit.pk, token) as tmp:
+        output = tmp / "result.mp4"
         try:
             with staged_files() as staged:
                 with local_copy(edit.input_clip.file) as source:
@@ -221,8 +219,8 @@ def _run_local(edit: Edit, token: str) -> None:
                         prompt=edit.prompt,
                         ratio=edit.ratio,
                         seed=edit.seed,
-                        references=tuple(_local_references(references, Path(tmp))),
-                        mask_path=_local_mask(edit.mask, Path(tmp)),
+                        references=tuple(_local_references(references, tmp)),
+                        mask_path=_local_mask(edit.mask, tmp),
                         recipe=edit.recipe(),
                     )
                     result = local_engine.run(request, _progress_writer(edit.pk, token))
@@ -256,18 +254,6 @@ def _run_local(edit: Edit, token: str) -> None:
             log.exception("edit %s: unexpected error", edit.pk)
             message = "Something went wrong on this server while editing. The details are in the server log."
             Edit.objects.fail(edit.pk, Status.RUNNING, "internal", message, token=token)
-
-
-def _scratch_prefix(edit_id: int, token: str) -> str:
-    return f"aleph-edit-{edit_id}-{token}-"
-
-
-def _remove_scratch(edit_id: int, token: str) -> None:
-    """Remove the scratch folder a dead run left on this machine."""
-    if not token:
-        return
-    for folder in Path(tempfile.gettempdir()).glob(_scratch_prefix(edit_id, token) + "*"):
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _local_mask(name: str, tmp: Path) -> Path | None:
@@ -313,9 +299,13 @@ def reap_stale_edits(now=None) -> list[int]:
             with transaction.atomic():
                 if Edit.objects.requeue(edit.pk, limit.status, token=edit.run_token):
                     requeued.append(edit.pk)
-                    _remove_scratch(edit.pk, edit.run_token)
+                    remove_scratch("edit", edit.pk, edit.run_token)
                     queue.run_edit(edit.pk)
     if requeued:
         log.warning("reaper: re-queued edits %s", requeued)
     remote_edits.reap_remote(now)
+    reap_imports(now)
+    swept = sweep_scratch()
+    if swept:
+        log.warning("reaper: removed %d temporary folders older than a day", len(swept))
     return requeued

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -12,12 +14,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from editor import media, netguard
-from editor.errors import InputError
-from editor.models import Clip, Edit, Project, Reference, new_storage_name
-from editor.storage import Staged, delete_quietly, local_copy, staged_files
+from editor.errors import InputError, Refusal
+from editor.models import Clip, Edit, Import, ImportStatus, Project, Reference, new_storage_name
+from editor.services import queue
+from editor.storage import Staged, local_copy, staged_files
 
 log = logging.getLogger(__name__)
 
+# An import writes its progress at most this often.
+PROGRESS_INTERVAL = 0.5
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -87,19 +92,66 @@ def create_project_from_upload(owner: AbstractBaseUser, uploaded, title: str = "
         return _create_project(owner, local, original_name=Path(uploaded.name).name, title=title)
 
 
-def create_project_from_url(owner: AbstractBaseUser, url: str, title: str = "") -> Project:
-    """Download a clip from a public https URL and store it as a new project."""
+def start_import(owner: AbstractBaseUser, url: str, title: str = "") -> Import:
+    """Record an import by link and enqueue it; the link's form (and a literal address) is checked now."""
     url = netguard.check_url(url)
-    name = Path(url.split("?", 1)[0].rstrip("/")).name or "imported.mp4"
+    with transaction.atomic():
+        entry = Import.objects.create(owner=owner, url=url, title=title.strip()[:200], heartbeat_at=timezone.now())
+        queue.run_import(entry.pk)
+    return entry
+
+
+def run_import(import_id: int) -> None:
+    """Download an import's link (public addresses only, within the size cap and one total deadline)
+    and make it a new project; do nothing if another run has it."""
+    token = Import.objects.claim(import_id)
+    if token is None:
+        return
+    entry = Import.objects.get(pk=import_id)
+    name = Path(entry.url.split("?", 1)[0].rstrip("/")).name or "imported.mp4"
     extension = Path(name).suffix.lower()
     if extension not in VIDEO_EXTENSIONS:
         extension = ".mp4"
-    with tempfile.TemporaryDirectory(prefix="aleph-import-") as tmp:
-        local = Path(tmp) / f"import{extension}"
-        netguard.download(url, local, max_bytes=max_upload_bytes(), timeout=settings.ALEPH_IMPORT_TIMEOUT_SECONDS)
-        if local.stat().st_size == 0:
-            raise InputError("The link returned an empty file.")
-        return _create_project(owner, local, original_name=name, title=title)
+    last = 0.0
+
+    def report(received: int, total: int | None) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_INTERVAL:
+            last = time.monotonic()
+            Import.objects.beat(import_id, token, received_bytes=received, total_bytes=total)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="aleph-import-") as tmp:
+            local = Path(tmp) / f"import{extension}"
+            netguard.download(
+                entry.url, local, max_bytes=max_upload_bytes(), timeout=settings.ALEPH_IMPORT_TIMEOUT_SECONDS, progress=report
+            )
+            if local.stat().st_size == 0:
+                raise InputError("The link returned an empty file.")
+            Import.objects.beat(import_id, token, received_bytes=local.stat().st_size)
+            project = _create_project(entry.owner, local, original_name=name, title=entry.title)
+    except Refusal as exc:
+        Import.objects.fail(import_id, ImportStatus.RUNNING, exc.message, token=token)
+        return
+    except Exception:
+        log.exception("import %s: unexpected error", import_id)
+        Import.objects.fail(import_id, ImportStatus.RUNNING, "Something went wrong on this server while importing.", token=token)
+        return
+    if not Import.objects.finish(import_id, token, project):
+        # The reaper gave the import away meanwhile: the project stands, the import says nothing more.
+        log.warning("import %s: finished after it was given up on", import_id)
+
+
+def reap_imports(now) -> None:
+    """Fail imports whose worker went silent, and enqueue again queued ones whose task was lost."""
+    cutoff = now - timedelta(seconds=settings.ALEPH_STALE_SECONDS)
+    for entry in Import.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=cutoff):
+        message = "The worker stopped while downloading this link; import it again."
+        Import.objects.fail(entry.pk, ImportStatus.RUNNING, message, token=entry.run_token)
+    for entry in Import.objects.filter(status=ImportStatus.QUEUED, heartbeat_at__lt=cutoff):
+        if not queue.is_waiting(entry.task_id):
+            Import.objects.filter(pk=entry.pk, heartbeat_at=entry.heartbeat_at).update(heartbeat_at=now)
+            queue.run_import(entry.pk)
 
 
 def clip_limits() -> media.ClipLimits:
@@ -218,19 +270,6 @@ def set_starred(project: Project, starred: bool) -> None:
     Project.objects.filter(pk=project.pk).update(starred=starred)
 
 
-def stored_names(project: Project) -> list[str]:
-    """Return every stored file that belongs to a project."""
-    names: list[str] = []
-    for file, poster in Clip.objects.filter(project=project).values_list("file", "poster"):
-        names += [file, poster]
-    names += Reference.objects.filter(project=project).values_list("file", flat=True)
-    names += Edit.objects.filter(project=project).values_list("mask", flat=True)
-    return [n for n in names if n]
-
-
 def delete_project(project: Project) -> None:
-    """Delete a project, its edits and every file of it in storage."""
-    with transaction.atomic():
-        names = stored_names(project)
-        project.delete()
-        transaction.on_commit(lambda: delete_quietly(*names))
+    """Delete a project, its edits and (once that commits) every file of it in storage."""
+    project.delete()

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from editor.engines import local as local_engine
 from editor.engines.base import EngineError
@@ -38,6 +39,7 @@ _UNKNOWN = "unknown"
 # ---------------------------------------------------------------- what this server offers
 
 
+@sensitive_variables()
 def configured_providers() -> list[str]:
     """Return the remote providers whose key is set on this server."""
     return [name for name, spec in catalog.PROVIDERS.items() if getattr(settings, spec.key_setting, "")]
@@ -64,6 +66,7 @@ def label(provider: str) -> str:
     return catalog.PROVIDERS[provider].label
 
 
+@sensitive_variables()
 def client_for(provider: str, **options) -> RemoteClient:
     """Build a client for a provider from settings (the key never leaves this function's result)."""
     spec = catalog.PROVIDERS[provider]

@@ -18,7 +18,7 @@ from django_tasks.exceptions import TaskResultDoesNotExist
 
 from editor import tasks
 from editor.engines.remote.client import poll_delay
-from editor.models import POLL_GRACE, Edit
+from editor.models import POLL_GRACE, Edit, Import
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,15 @@ def run_edit(edit_id: int) -> None:
 
     def enqueue() -> None:
         Edit.objects.enqueued(edit_id, str(tasks.run_edit_task.enqueue(edit_id).id))
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def run_import(import_id: int) -> None:
+    """Enqueue an import by link."""
+
+    def enqueue() -> None:
+        Import.objects.enqueued(import_id, str(tasks.import_clip_task.enqueue(import_id).id))
 
     transaction.on_commit(enqueue, robust=True)
 

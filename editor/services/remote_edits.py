@@ -32,7 +32,7 @@ from editor.models import DOWNLOAD_LIMIT, POLL_GRACE, TIME_LIMITS, Edit, Status
 from editor.services import queue
 from editor.services.projects import register_clip
 from editor.services.providers import client_for, label, record_provider_failure, record_provider_success
-from editor.storage import local_copy, staged_files
+from editor.storage import local_copy, remove_scratch, scratch, staged_files
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def run_remote_edit(edit: Edit) -> None:
         return
     edit.refresh_from_db()
     try:
-        with tempfile.TemporaryDirectory(prefix="aleph-remote-") as tmp, client_for(edit.engine) as client:
-            body = _prepared_body(edit, client, Path(tmp))
+        with scratch("remote", edit.pk, token) as tmp, client_for(edit.engine) as client:
+            body = _prepared_body(edit, client, tmp)
             # The point of no return: from here a dead run cannot know whether a task exists.
             now = timezone.now()
             if not Edit.objects.move(
@@ -360,6 +360,9 @@ def reap_remote(now: datetime) -> None:
 
 
 def _reap(edit: Edit, limit) -> None:
+    if limit.status in (Status.PREPARING, Status.SUBMITTING):
+        # The dead run's prepared input is of no use to anyone now.
+        remove_scratch("remote", edit.pk, edit.run_token)
     if limit.then == Status.QUEUED:
         if edit.attempts >= limit.max_attempts:
             message = (

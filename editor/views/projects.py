@@ -11,11 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from editor import forms
 from editor.engines.remote import catalog
 from editor.errors import Refusal
-from editor.models import Clip, Edit, Engine, Project, Reference, ShareLink, Status
+from editor.models import Clip, Edit, Engine, Import, Project, Reference, ShareLink, Status
 from editor.services import projects as project_service
 from editor.services import providers
 from editor.views.common import go, owned_project, refused_upload
@@ -118,14 +120,30 @@ def project_import(request: HttpRequest) -> HttpResponse:
     import_form = forms.ImportForm(request.POST)
     if import_form.is_valid():
         try:
-            project = project_service.create_project_from_url(
+            entry = project_service.start_import(
                 request.user, import_form.cleaned_data["url"], import_form.cleaned_data["title"]
             )
         except Refusal as exc:
             import_form.add_error("url", exc.message)
         else:
-            return go(request, project.get_absolute_url())
+            return go(request, entry.get_absolute_url())
     return _render_new(request, forms.UploadForm(), import_form, 400)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show an import's progress; the htmx poll of a finished one sends the page on to the project."""
+    entry = get_object_or_404(Import, pk=pk, owner=request.user)
+    if request.htmx:
+        if entry.is_succeeded and entry.project_id:
+            return HttpResponseClientRedirect(entry.project.get_absolute_url())
+        response = render(request, "editor/import_detail.html#status", {"entry": entry})
+        if entry.is_finished:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "editor/import_detail.html", {"entry": entry})
 
 
 def _render_new(request, upload_form, import_form, status: int) -> HttpResponse:

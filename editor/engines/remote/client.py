@@ -13,6 +13,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -454,9 +455,11 @@ class RemoteClient:
 
     def _parse_task(self, task_id: str, response: httpx.Response) -> RemoteTask:
         try:
-            return parse.task_from_json(task_id, self._json_or_raise(response))
+            task = parse.task_from_json(task_id, self._json_or_raise(response))
         except parse.Unreadable as exc:
             raise self._bad_response(self._redact(str(exc))[:200]) from None
+        # The provider's note on a failure is stored and shown: nothing key-like may ride along.
+        return replace(task, failure=self._redact(task.failure)) if task.failure else task
 
     def _redact(self, text: str) -> str:
         text = text.replace(self.config.api_key, "[redacted]")

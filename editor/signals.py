@@ -1,0 +1,32 @@
+"""Stored files go with their rows: whatever deletes a clip, a reference or an edit (the studio, the
+admin, a user's account being deleted), its files are deleted from storage once that commits."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from editor.models import Clip, Edit, Reference
+from editor.storage import delete_quietly
+
+
+def _after_commit(*names: str) -> None:
+    names = tuple(n for n in names if n)
+    if names:
+        transaction.on_commit(lambda: delete_quietly(*names))
+
+
+@receiver(post_delete, sender=Clip)
+def clip_deleted(sender, instance: Clip, **kwargs) -> None:
+    _after_commit(instance.file, instance.poster)
+
+
+@receiver(post_delete, sender=Reference)
+def reference_deleted(sender, instance: Reference, **kwargs) -> None:
+    _after_commit(instance.file)
+
+
+@receiver(post_delete, sender=Edit)
+def edit_deleted(sender, instance: Edit, **kwargs) -> None:
+    _after_commit(instance.mask)
