@@ -161,6 +161,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Inactive accounts (waiting for approval) are told so at log-in, and are never kept logged in.
+AUTHENTICATION_BACKENDS = ["editor.auth.StudioBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -222,6 +224,16 @@ TASKS = {
         "BACKEND": os.environ.get("ALEPH_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
     }
 }
+
+# Who may create an account: open, approval (an administrator approves each new account), invite
+# (one-time links an administrator makes) or closed. The first account is the administrator.
+ALEPH_SIGNUP = os.environ.get("ALEPH_SIGNUP", "open" if DEBUG else "invite").strip().lower()
+if ALEPH_SIGNUP not in ("open", "approval", "invite", "closed"):
+    raise ImproperlyConfigured(f"ALEPH_SIGNUP must be open, approval, invite or closed, got {ALEPH_SIGNUP!r}")
+# Credits a month a new account may spend on paid engines (0: the local engine only), and the whole
+# server's monthly cap (unset: none). Administrators set each user's allowance.
+ALEPH_DEFAULT_MONTHLY_CREDITS = envint("ALEPH_DEFAULT_MONTHLY_CREDITS", 0)
+ALEPH_MONTHLY_CREDIT_CAP = envint("ALEPH_MONTHLY_CREDIT_CAP", 0) if os.environ.get("ALEPH_MONTHLY_CREDIT_CAP") else None
 
 ALEPH_MAX_UPLOAD_MB = envint("ALEPH_MAX_UPLOAD_MB", 500, minimum=1)
 ALEPH_MAX_CLIP_SECONDS = envint("ALEPH_MAX_CLIP_SECONDS", 120, minimum=1)

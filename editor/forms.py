@@ -176,6 +176,23 @@ class EditForm(EstimateForm):
         ]
 
 
+class AllowanceForm(forms.Form):
+    monthly_credits = forms.IntegerField(label="Credits a month", min_value=0, required=False)
+    unlimited = forms.BooleanField(label="Unlimited", required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("unlimited"):
+            data["monthly_credits"] = None
+        elif data.get("monthly_credits") is None and not self.errors:
+            raise forms.ValidationError("Give a number of credits, or tick unlimited.")
+        return data
+
+
+class InviteForm(forms.Form):
+    note = forms.CharField(label="Who it is for (a note for you)", max_length=200, required=False)
+
+
 SHARE_EXPIRY_CHOICES = [("7d", "7 days"), ("1d", "1 day"), ("30d", "30 days"), ("never", "Never")]
 
 

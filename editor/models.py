@@ -629,6 +629,62 @@ class ShareLink(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
 
+class Member(models.Model):
+    """What the studio knows of a user beyond Django's account: their monthly allowance of provider credits."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member")
+    # Credits a month for the paid engines; None: unlimited (the administrators, unless set).
+    monthly_credits = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Member {self.user_id}"
+
+
+class Invite(models.Model):
+    """A one-time link to create an account. Only a hash of its token is stored."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invites_made")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_by = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="invited_by"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_open(self) -> bool:
+        return self.used_at is None and self.expires_at > timezone.now()
+
+
+class Spend(models.Model):
+    """Provider credits one remote edit holds against its owner's allowance: reserved when it is asked
+    for, settled on what the provider reports (0 when nothing was billed). Kept when the edit is deleted."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="spends")
+    # An edit sent again ("Submit again") holds a second reservation.
+    edit = models.ForeignKey("Edit", null=True, blank=True, on_delete=models.SET_NULL, related_name="spends")
+    provider = models.CharField(max_length=16)
+    reserved_credits = models.PositiveIntegerField()
+    # None until settled.
+    charged_credits = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Ledger(models.Model):
+    """A row to lock: reservations of credits are made one at a time, so none can overrun a limit."""
+
+    key = models.CharField(max_length=32, primary_key=True)
+
+
 class ProviderHealth(models.Model):
     """Consecutive failures per remote provider, for the circuit breaker that pauses new submissions."""
 

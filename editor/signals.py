@@ -1,13 +1,15 @@
 """Stored files go with their rows: whatever deletes a clip, a reference or an edit (the studio, the
-admin, a user's account being deleted), its files are deleted from storage once that commits."""
+admin, a user's account being deleted), its files are deleted from storage once that commits. And
+every new account, however it is made (sign-up, the admin, createsuperuser), gets its allowance."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from editor.models import Clip, Edit, Reference
+from editor.models import Clip, Edit, Member, Reference
 from editor.storage import delete_quietly
 
 
@@ -30,3 +32,11 @@ def reference_deleted(sender, instance: Reference, **kwargs) -> None:
 @receiver(post_delete, sender=Edit)
 def edit_deleted(sender, instance: Edit, **kwargs) -> None:
     _after_commit(instance.mask)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def account_created(sender, instance, created: bool, **kwargs) -> None:
+    if created:
+        # Administrators are unlimited unless an allowance is set for them.
+        credits = None if instance.is_superuser else settings.ALEPH_DEFAULT_MONTHLY_CREDITS
+        Member.objects.get_or_create(user=instance, defaults={"monthly_credits": credits})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from editor.views import auth, edits, files, projects, share, usage
+from editor.views import auth, edits, files, projects, share, staff, usage
 
 urlpatterns = [
     path("", projects.home, name="home"),
@@ -8,6 +8,11 @@ urlpatterns = [
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("history/", edits.history, name="history"),
     path("account/", usage.account, name="account"),
+    path("staff/", staff.staff, name="staff"),
+    path("staff/users/<int:pk>/allowance/", staff.staff_allowance, name="staff_allowance"),
+    path("staff/users/<int:pk>/approve/", staff.staff_approve, name="staff_approve"),
+    path("staff/invites/", staff.staff_invite, name="staff_invite"),
+    path("staff/invites/<int:pk>/revoke/", staff.staff_invite_revoke, name="staff_invite_revoke"),
     path("projects/new/", projects.project_new, name="project_new"),
     path("projects/import/", projects.project_import, name="project_import"),
     path("imports/<int:pk>/", projects.import_detail, name="import_detail"),

@@ -75,7 +75,12 @@ def stored_files(media_root: Path) -> list[Path]:
 
 @pytest.fixture
 def owner(db):
-    return get_user_model().objects.create_user("owner", password="a-long-passphrase-1")
+    """A user whose allowance for paid engines is unlimited (the allowance tests make their own users)."""
+    from editor.models import Member
+
+    user = get_user_model().objects.create_user("owner", password="a-long-passphrase-1")
+    Member.objects.filter(user=user).update(monthly_credits=None)
+    return user
 
 
 @pytest.fixture

@@ -50,8 +50,9 @@ def _plays(page, selector: str) -> bool:
     )
 
 
-def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_media, monkeypatch):
+def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_media, monkeypatch, settings):
     page = browser_page
+    settings.ALEPH_SIGNUP = "open"
     # Playwright's sync API runs an event loop in this thread; the checks below read the database.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(exist_ok=True)

@@ -26,7 +26,7 @@ from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.errors import InputError, Refusal
 from editor.models import TIME_LIMITS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
-from editor.services import providers, queue, remote_edits
+from editor.services import credits, providers, queue, remote_edits
 from editor.services.projects import reap_imports, register_clip, touch
 from editor.storage import local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
 
@@ -105,6 +105,9 @@ def create_edit(
                 mask=mask_name,
                 heartbeat_at=timezone.now(),
             )
+            if cost is not None:
+                # Refused here, nothing of the edit is kept: the transaction rolls back.
+                credits.reserve(edit, project.owner, credits.needed(cost))
             if references:
                 edit.references.set(references)
             touch(project)
@@ -175,7 +178,8 @@ def run_edit(edit_id: int) -> None:
     if not edit.is_local:
         if edit.engine not in providers.configured_providers():
             message = f"The {edit.get_engine_display()} engine is not configured on this server."
-            Edit.objects.fail(edit_id, Status.QUEUED, "engine_unavailable", message)
+            if Edit.objects.fail(edit_id, Status.QUEUED, "engine_unavailable", message):
+                credits.release(edit_id)
             return
         remote_edits.run_remote_edit(edit)
         return

@@ -29,7 +29,7 @@ from editor.engines.remote.failures import describe_failure
 from editor.engines.remote.parse import TaskStatus
 from editor.errors import Refusal
 from editor.models import DOWNLOAD_LIMIT, POLL_GRACE, TIME_LIMITS, Edit, Status
-from editor.services import queue
+from editor.services import credits, queue
 from editor.services.projects import register_clip
 from editor.services.providers import client_for, label, record_provider_failure, record_provider_success
 from editor.storage import local_copy, remove_scratch, scratch, staged_files
@@ -71,10 +71,12 @@ def run_remote_edit(edit: Edit) -> None:
             _submit(edit, client, body, token)
     except Refusal as exc:
         # Uploads and local checks fail before anything billable was sent.
-        Edit.objects.fail(edit.pk, Status.PREPARING, getattr(exc, "code", "media"), exc.message, token=token)
+        if Edit.objects.fail(edit.pk, Status.PREPARING, getattr(exc, "code", "media"), exc.message, token=token):
+            credits.release(edit.pk)
     except Exception:
         log.exception("edit %s: unexpected error in a remote run", edit.pk)
-        Edit.objects.fail(edit.pk, Status.PREPARING, "internal", INTERNAL_MESSAGE, token=token)
+        if Edit.objects.fail(edit.pk, Status.PREPARING, "internal", INTERNAL_MESSAGE, token=token):
+            credits.release(edit.pk)
         # Had the create been sent, nobody knows whether a task exists: a person decides.
         Edit.objects.mark_unknown_outcome(edit.pk, LOST_WORKER_MESSAGE.format(provider=label(edit.engine)), token=token)
 
@@ -154,7 +156,9 @@ def _create_failed(edit: Edit, token: str, exc: RemoteError) -> None:
         return
     if exc.kind in (ErrorKind.CONNECTION, ErrorKind.UNAVAILABLE) or (exc.status or 0) >= 500:
         record_provider_failure(edit.engine)
-    Edit.objects.fail(edit.pk, Status.SUBMITTING, exc.code, exc.message, token=token)
+    # A refused create made no task: nothing is billed.
+    if Edit.objects.fail(edit.pk, Status.SUBMITTING, exc.code, exc.message, token=token):
+        credits.release(edit.pk)
 
 
 # ---------------------------------------------------------------- following the task
@@ -170,6 +174,8 @@ def poll_remote_edit(edit_id: int) -> None:
         with client_for(edit.engine) as client:
             task = client.get_task(edit.remote_task_id)
             if task.status == TaskStatus.SUCCEEDED:
+                if task.cost_credits is not None:
+                    credits.settle(edit.pk, task.cost_credits)
                 _store_output(edit, client, task, next_poll)
                 return
     except RemoteError as exc:
@@ -193,6 +199,8 @@ def poll_remote_edit(edit_id: int) -> None:
             Edit.objects.fail(edit.pk, FOLLOWED, exc.code, exc.message)
         return
     Edit.objects.out_of_trouble(edit.pk)
+    if task.is_terminal and task.cost_credits is not None:
+        credits.settle(edit.pk, task.cost_credits)
     if task.status in (TaskStatus.PENDING, TaskStatus.THROTTLED):
         Edit.objects.move(edit.pk, FOLLOWED, Status.WAITING)
     elif task.status == TaskStatus.RUNNING:
@@ -265,6 +273,8 @@ def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> Non
                     if not Edit.objects.finish(edit.pk, Status.DOWNLOADING, summary=_summary(edit)):
                         # Cancelled while downloading: keep nothing.
                         raise EditCancelled()
+                    # Without a reported cost, the estimate is what the edit cost.
+                    credits.keep(edit.pk)
             record_provider_success(edit.engine)
         except EditCancelled:
             pass
@@ -311,6 +321,9 @@ def cancel_remote_edit(edit: Edit) -> bool:
         cancelled = Edit.objects.cancel(edit.pk, {Status.QUEUED, Status.PREPARING, *FOLLOWED}, message)
         # The caller's copy may predate the create: the row says whether a task exists now.
         task_id = Edit.objects.filter(pk=edit.pk).values_list("remote_task_id", flat=True).first()
+        if cancelled and not task_id:
+            # Cancelled before anything billable was sent.
+            credits.release(edit.pk)
         if cancelled and spec.supports_cancel and task_id:
             queue.cancel_remote(edit.pk)
     return cancelled
@@ -332,10 +345,14 @@ def send_remote_cancel(edit_id: int) -> None:
 
 
 def submit_again(edit: Edit) -> bool:
-    """Send an edit that needs attention back to the queue, at the user's explicit request."""
+    """Send an edit that needs attention back to the queue, at the user's explicit request: a new,
+    billed task, so its estimate is reserved again (and refused when it no longer fits)."""
     with transaction.atomic():
         moved = Edit.objects.submit_again(edit.pk)
         if moved:
+            if edit.cost_credits is not None or edit.cost_usd is not None:
+                cost = prepare.Cost(edit.cost_credits, edit.cost_usd or 0, "")
+                credits.reserve(edit, edit.project.owner, credits.needed(cost))
             queue.run_edit(edit.pk)
     return moved
 
@@ -369,7 +386,8 @@ def _reap(edit: Edit, limit) -> None:
                 f"The worker stopped while preparing this edit {edit.attempts} times; it was not retried again. "
                 "Nothing was sent, so nothing was billed."
             )
-            Edit.objects.fail(edit.pk, limit.status, "worker_lost", message, token=edit.run_token)
+            if Edit.objects.fail(edit.pk, limit.status, "worker_lost", message, token=edit.run_token):
+                credits.release(edit.pk)
             return
         # Nothing billable was sent yet: prepare again from the start.
         with transaction.atomic():

@@ -141,8 +141,11 @@ def history(request: HttpRequest) -> HttpResponse:
 @login_required
 def edit_submit_again(request: HttpRequest, pk: int) -> HttpResponse:
     edit = owned_edit(request, pk)
-    if remote_edits.submit_again(edit):
-        messages.info(request, f"Edit #{edit.pk} was sent to the queue again; it will create a new, billed task.")
+    try:
+        if remote_edits.submit_again(edit):
+            messages.info(request, f"Edit #{edit.pk} was sent to the queue again; it will create a new, billed task.")
+    except Refusal as exc:
+        messages.error(request, exc.message)
     return redirect(edit.get_absolute_url())
 
 
@@ -162,4 +165,4 @@ def edit_estimate(request: HttpRequest, pk: int) -> HttpResponse:
     project = owned_project(request, pk)
     form = forms.EstimateForm(request.GET, project=project)
     form.is_valid()
-    return render(request, "editor/_estimate.html", estimate_context(**form.cleaned_data))
+    return render(request, "editor/_estimate.html", estimate_context(request.user, **form.cleaned_data))

@@ -19,7 +19,7 @@ from editor.engines.remote import catalog
 from editor.errors import Refusal
 from editor.models import Clip, Edit, Engine, Import, Project, Reference, ShareLink, Status
 from editor.services import projects as project_service
-from editor.services import providers
+from editor.services import credits, providers
 from editor.views.common import go, owned_project, refused_upload
 
 PROJECT_SORTS = {
@@ -189,6 +189,7 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
         "catalog": catalog.page_facts(),
         "price_list": price_list(input_clip),
         **estimate_context(
+            request.user,
             engine=chosen.get("engine") or Engine.LOCAL,
             model=chosen.get("model") or "",
             input_clip=input_clip,
@@ -206,17 +207,23 @@ def _seconds(value) -> float:
         return 0.0
 
 
-def estimate_context(*, engine=None, model=None, input_clip=None, trim_start=None) -> dict:
-    """Return what the cost line of the edit form shows for an engine, model, input and start."""
+def estimate_context(user, *, engine=None, model=None, input_clip=None, trim_start=None) -> dict:
+    """Return what the cost line of the edit form shows for an engine, model, input and start, with
+    what the user's allowance has left."""
     context: dict = {"engine": engine or Engine.LOCAL}
     if context["engine"] == Engine.LOCAL or context["engine"] not in providers.configured_providers():
         context["engine"] = Engine.LOCAL
         return context
+    context["allowance"] = mine = credits.allowance(user)
+    context["server_left"] = credits.server_left()
     if model and input_clip:
         try:
-            context["cost"] = providers.estimate(context["engine"], model, input_clip.duration, trim_start or 0.0)
+            context["cost"] = cost = providers.estimate(context["engine"], model, input_clip.duration, trim_start or 0.0)
         except Refusal as exc:
             context["problem"] = exc.message
+        else:
+            needed = credits.needed(cost)
+            context["fits"] = mine.fits(needed) and (context["server_left"] is None or needed <= context["server_left"])
     context["credits"] = providers.credit_balance(context["engine"])
     context["paused_until"] = providers.breaker_paused_until(context["engine"])
     return context

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from editor.models import Edit, Engine, Status
-from editor.services import providers
+from editor.services import credits, providers
 
 
 @require_GET
@@ -38,5 +38,6 @@ def account(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "total_usd": sum((row["usd"] or 0) for row in rows),
         "providers": remote,
+        "allowance": credits.allowance(request.user),
     }
     return render(request, "editor/account.html", context)

@@ -90,6 +90,8 @@ class TaskPlan:
     step_seconds: float | None = None
     # SUCCEEDED with an empty output list (a provider bug clients must survive).
     empty_output: bool = False
+    # The final cost reported on the ended task ({"credits": n}); None: not reported.
+    cost: int | None = None
 
 
 @dataclass
@@ -408,6 +410,8 @@ class FakeProvider:
         if status == "FAILED":
             data["failure"] = task.plan.failure
             data["failureCode"] = task.plan.failure_code
+        if status in ("SUCCEEDED", "FAILED", "CANCELLED") and task.plan.cost is not None:
+            data["cost"] = {"credits": task.plan.cost}
         if self.provider == "cometapi" and self.comet_shape == "envelope":
             return _json_reply(200, self._envelope(task, data, progress))
         return _json_reply(200, data)

@@ -45,6 +45,8 @@ class RemoteTask:
     failure: str | None = None
     failure_code: str | None = None
     created_at: datetime | None = None
+    # What the provider charged, once the task has ended (0 for a refunded task); None when it did not say.
+    cost_credits: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -78,7 +80,14 @@ def task_from_json(task_id: str, data: dict[str, Any]) -> RemoteTask:
         data.get("failure"),
         data.get("failureCode"),
         _parse_time(data.get("createdAt")),
+        _credits(data.get("cost")),
     )
+
+
+def _credits(value: Any) -> int | None:
+    """Read a {"credits": n} cost object."""
+    credits = value.get("credits") if isinstance(value, dict) else None
+    return credits if isinstance(credits, int) and not isinstance(credits, bool) and credits >= 0 else None
 
 
 def _from_envelope(task_id: str, envelope: dict[str, Any]) -> RemoteTask:
@@ -97,6 +106,7 @@ def _from_envelope(task_id: str, envelope: dict[str, Any]) -> RemoteTask:
         inner.get("failure") or outer.get("fail_reason") or None,
         inner.get("failureCode"),
         _parse_time(inner.get("createdAt")) or _parse_time(outer.get("submit_time")),
+        _credits(inner.get("cost")),
     )
 
 
@@ -187,14 +197,15 @@ def json_of(response: httpx.Response) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _task(task_id, status, progress, outputs, failure, failure_code, created_at) -> RemoteTask:
+def _task(task_id, status, progress, outputs, failure, failure_code, created_at, cost=None) -> RemoteTask:
     urls = [u for u in outputs if isinstance(u, str) and u] if isinstance(outputs, list) else []
     failure = str(failure) if failure else None
     failure_code = str(failure_code) if failure_code else None
     if status == TaskStatus.SUCCEEDED and not urls:
         # A success without a video is of no use to anyone; report it as the provider's failure.
         status, failure = TaskStatus.FAILED, "The task finished without an output video."
-    return RemoteTask(task_id, status, _progress(progress), urls, failure, failure_code, created_at)
+    cost = cost if status in TERMINAL else None
+    return RemoteTask(task_id, status, _progress(progress), urls, failure, failure_code, created_at, cost)
 
 
 def _status(value: Any) -> TaskStatus | None:
