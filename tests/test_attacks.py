@@ -1,5 +1,12 @@
 """The studio as a hostile user meets it: each attack is refused with a clear answer, never a 500,
-and leaves nothing behind (no rows, no stored files, no temporary files)."""
+and leaves nothing behind (no rows, no stored files, no temporary files).
+
+The attacks that need more machinery are also reproduced in depth where that machinery lives:
+sign-up and spending (test_accounts.py), every Range header (test_serving.py), rate limits behind a
+proxy (test_ratelimits.py), poll chains, unreadable tasks and lost queues (test_remote_edits.py,
+test_edits.py), dying and stopping workers (test_run_studio.py, test_edits.py), the import deadline
+and the capped upload handler (test_upload.py), and IPv6 forms of private addresses (test_netguard.py).
+"""
 
 from __future__ import annotations
 
@@ -330,3 +337,29 @@ def test_every_post_route_refuses_a_request_without_a_csrf_token(owner, project,
     # Every action that changes something is a POST-only route.
     assert {"edit_create", "edit_delete", "project_delete", "share_create", "share_revoke", "edit_cancel", "logout"} <= set(post_only)
     assert len(post_only) >= 15, post_only
+
+
+# ---------------------------------------------------------------- the short versions of the rest
+
+
+def test_a_stranger_cannot_sign_up_and_spend_the_operators_key(db, client, settings):
+    from django.contrib.auth import get_user_model
+
+    settings.RUNWAYML_API_SECRET = "key_" + "ab" * 64
+    settings.ALEPH_OUTPUT_HOSTS = ["cdn.example"]
+    get_user_model().objects.create_superuser("root", password="a-long-passphrase-1")
+    # Off make run, sign-up is by invitation; with it open, a new account gets no allowance.
+    data = {"username": "stranger", "password1": "a-long-passphrase-2", "password2": "a-long-passphrase-2"}
+    assert client.post(reverse("signup"), data).status_code == 403
+    settings.ALEPH_SIGNUP = "open"
+    assert client.post(reverse("signup"), data).status_code == 302
+    project = Project.objects.create(owner=get_user_model().objects.get(username="stranger"), title="x")
+    from editor.services import credits
+
+    assert credits.allowance(project.owner).left == 0
+
+
+def test_ipv6_forms_of_private_addresses_are_refused_at_once(owner_client):
+    for url in ("https://[64:ff9b::7f00:1]/clip.mp4", "https://[::ffff:10.0.0.1]/clip.mp4", "https://[2002:c0a8:101::1]/x.mp4"):
+        response = owner_client.post(reverse("project_import"), {"url": url})
+        assert response.status_code == 400 and "private or local" in response.content.decode()

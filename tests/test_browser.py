@@ -153,3 +153,47 @@ def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_medi
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_an_administrator_sets_an_allowance_and_the_edit_form_shows_what_is_left(
+    browser_page, live_server, private_media, monkeypatch, settings
+):
+    from tests.fakes import FakeProvider
+    from tests.fakes.studio import RUNWAY_TEST_KEY, use_fake
+
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings.ALEPH_SIGNUP = "invite"
+    with FakeProvider("runway", api_key=RUNWAY_TEST_KEY) as fake:
+        use_fake(settings, fake)
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.create_superuser("admin", password="a-long-passphrase-9")
+        page.goto(live_server.url + "/accounts/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "a-long-passphrase-9")
+        page.click("button[type=submit]")
+        page.wait_for_url(live_server.url + "/")
+
+        # The staff page: the administrator gives themselves a monthly allowance and makes an invitation.
+        page.click("text=Staff")
+        page.wait_for_selector(".staff-members")
+        row = page.locator("tr", has_text="admin")
+        row.locator("input[name=unlimited]").uncheck()
+        row.locator("input[name=monthly_credits]").fill("500")
+        row.locator("text=Save").click()
+        page.wait_for_selector("text=allowance is saved")
+        page.fill("#id_note", "for the colourist")
+        page.click("text=Create an invitation link")
+        assert "invite=" in page.inner_text(".messages")
+        page.screenshot(path=str(ARTIFACTS / "staff.png"), full_page=True)
+
+        page.click("text=New project")
+        page.set_input_files("#id_file", str(DATA / "bigbuckbunny_720p_5s.mp4"))
+        page.click("#upload-form button[type=submit]")
+        page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
+        page.select_option("#id_engine", "runway")
+        page.wait_for_selector("[data-allowance] >> text=500 of 500 credits left this month")
+        assert "Estimated cost: $0.75" in page.inner_text("#edit-estimate")
+        page.screenshot(path=str(ARTIFACTS / "allowance.png"), full_page=True)
