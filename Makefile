@@ -28,8 +28,19 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+# The whole suite on SQLite (with the tests that start Redis, nginx and an S3 server), again on a
+# throwaway PostgreSQL cluster (the engines' own tests touch no database and run once), then Django's
+# deployment checks with the production environment docs/deploy.md documents.
 test: install browser
 	$(PY) -m pytest
+	$(PY) -m tests.servers postgres -- $(PY) -m pytest -p no:cacheprovider --ignore=tests/engines -m "not servers"
+	$(MAKE) --no-print-directory check-deploy
+
+.PHONY: check-deploy
+check-deploy: install
+	DEBUG=0 SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  ALEPH_PUBLIC_URL=https://studio.example.com ALEPH_TRUSTED_PROXY_COUNT=1 ALEPH_MEDIA_DELIVERY=x-accel \
+	  ALEPH_DATA_DIR="$$(mktemp -d)" $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
@@ -37,6 +48,11 @@ clean:
 .PHONY: bench-pages
 bench-pages: install
 	$(PY) bench/pages.py
+
+# 50 clients polling status partials under gunicorn, next to a bare view, on PostgreSQL and Redis.
+.PHONY: bench-load
+bench-load: install
+	$(PY) -m tests.servers postgres redis -- $(PY) bench/load.py
 
 # Engine benchmark against Debian's ffmpeg (installed here for the comparison only, not at run time).
 .PHONY: bench-engine

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from urllib.parse import urlsplit
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -85,8 +87,18 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
-CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# Where the studio is reached, e.g. https://studio.example.com: its host is allowed, its origin is
+# trusted for CSRF, and absolute links (share links, invitations) are made with it.
+ALEPH_PUBLIC_URL = os.environ.get("ALEPH_PUBLIC_URL", "").strip().rstrip("/")
+_public = urlsplit(ALEPH_PUBLIC_URL) if ALEPH_PUBLIC_URL else None
+if _public is not None and (_public.scheme not in ("http", "https") or not _public.hostname or _public.path):
+    raise ImproperlyConfigured(f"ALEPH_PUBLIC_URL must be like https://studio.example.com, got {ALEPH_PUBLIC_URL!r}")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", _public.hostname if _public else "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", f"{_public.scheme}://{_public.netloc}" if _public else "")
+# Proxies in front of the web server (nginx: 1). Only then are X-Forwarded-For (the client's address)
+# and X-Forwarded-Proto (the scheme the browser used) believed.
+ALEPH_TRUSTED_PROXY_COUNT = envint("ALEPH_TRUSTED_PROXY_COUNT", 0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if ALEPH_TRUSTED_PROXY_COUNT else None
 
 INSTALLED_APPS = [
     "editor",
@@ -135,15 +147,16 @@ TEMPLATES = [
 ]
 
 _sqlite_path = DATA_DIR / "db.sqlite3"
+# Connections are kept for a minute and checked before reuse (PostgreSQL); SQLite opens its own.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{_sqlite_path}"), conn_max_age=60
+        os.environ.get("DATABASE_URL", f"sqlite:///{_sqlite_path}"), conn_max_age=60, conn_health_checks=True
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while a worker writes; IMMEDIATE transactions plus a busy
     # timeout make concurrent writers wait for each other instead of failing with "locked".
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept like PostgreSQL's (opening one with its pragmas was a fifth of a poll).
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
@@ -189,11 +202,19 @@ if _storage_backend == "filesystem":
         "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/never-public/"},
     }
 elif _storage_backend == "s3":
+    # Credentials come from the environment as boto3 reads them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    # or the machine's role). Media is private: served by presigned links that live five minutes.
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("ALEPH_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", ""),
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
             "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # "path" for servers reached by address (a MinIO or Ceph on the LAN), "auto" for AWS.
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE", "auto"),
+            "signature_version": "s3v4",
             "default_acl": "private",
             "querystring_auth": True,
             "querystring_expire": 300,
@@ -294,23 +315,37 @@ FILE_UPLOAD_TEMP_DIR = os.environ.get("ALEPH_UPLOAD_TEMP_DIR") or None
 
 # The cache every process shares: rate limits and the credit-balance cache count in it. By default
 # a table in the database (created by migrate), so limits hold across web processes.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "aleph_cache"}}
+# CACHE_URL (redis://host:6379/0) moves it to Redis, for many web machines.
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// (or rediss://, unix://) URL, got {CACHE_URL!r}")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "aleph_cache"}}
 RATELIMIT_VIEW = "editor.ratelimits.too_many"
 RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
-# Proxies in front of the web server (nginx: 1). Only then is X-Forwarded-For read, for the client's address.
-ALEPH_TRUSTED_PROXY_COUNT = envint("ALEPH_TRUSTED_PROXY_COUNT", 0)
 RATELIMIT_IP_META_KEY = "editor.ratelimits.client_ip"
 
 # Error pages and reports never show a key, a password or a connection URL.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "editor.debug.SecretFilter"
 
+# Sessions are read from the shared cache first (Redis when CACHE_URL is set), the database behind it.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
-    CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
+# Off make run (DEBUG off), the studio is served over https: cookies are secure, http is redirected,
+# and browsers are told to come back over https (HSTS). Each can be turned off explicitly.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Preloading is a commitment made at hstspreload.org; until an operator makes it, its check is silenced.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 LOGGING = {
     "version": 1,

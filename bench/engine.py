@@ -31,6 +31,7 @@ import av  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench import engine_cases as cases  # noqa: E402
+from bench.doc import write_section  # noqa: E402
 from editor import media  # noqa: E402
 from editor.constants import ratio_size  # noqa: E402
 from editor.engines import local as local_engine  # noqa: E402
@@ -539,8 +540,7 @@ def write_doc(rows: list[Row], started: datetime.datetime, elapsed: float, x264_
         *targets(rows),
         "",
     ])
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    write_section("engine", text)
     return text
 
 

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from editor.views import auth, edits, files, projects, share, staff, usage
+from editor.views import auth, common, edits, files, projects, share, staff, usage
 
 urlpatterns = [
+    path("healthz/", common.healthz, name="healthz"),
     path("", projects.home, name="home"),
     path("accounts/signup/", auth.signup, name="signup"),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("projects/<int:pk>/rename/", projects.project_rename, name="project_rename"),
     path("projects/<int:pk>/delete/", projects.project_delete, name="project_delete"),
     path("projects/<int:pk>/star/", projects.project_star, name="project_star"),
+    path("projects/<int:pk>/versions/", projects.project_versions, name="project_versions"),
     path("projects/<int:pk>/edits/", edits.edit_create, name="edit_create"),
     path("projects/<int:pk>/references/", projects.reference_add, name="reference_add"),
     path("projects/<int:pk>/references/frame/", projects.reference_from_frame, name="reference_from_frame"),

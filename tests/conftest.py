@@ -17,6 +17,21 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def plain_http():
+    """The test client and the live server speak plain http: no https redirect, no secure-only cookies.
+
+    For the whole session, since the live server's middleware reads these once, when it starts."""
+    from django.test.utils import override_settings
+
+    plain = override_settings(
+        SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False, SECURE_HSTS_SECONDS=0
+    )
+    plain.enable()
+    yield
+    plain.disable()
+
+
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     """Hash passwords the quick way: the rate-limit tests make hundreds of log-in attempts."""
@@ -135,14 +150,23 @@ def project(owner, small_clip):
     return create_project_from_upload(owner, upload_of(small_clip), "Test project")
 
 
+def database_url() -> str:
+    """Return the URL of the database this test runs on (the test database), for other processes."""
+    from urllib.parse import quote
+
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{quote(db['USER'] or '')}@{quote(db['HOST'] or '', safe='')}/{db['NAME']}"
+
+
 def worker_env(data_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a worker subprocess that shares this test's database and media folder."""
-    db_name = django_settings.DATABASES["default"]["NAME"]
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "aleph_studio.settings",
         "ALEPH_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{db_name}",
+        "DATABASE_URL": database_url(),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }

@@ -29,6 +29,7 @@ def project_urls(project, edit, reference):
         ("post", reverse("edit_delete", args=[edit.pk])),
         ("post", reverse("project_delete", args=[project.pk])),
         ("get", reverse("project_detail", args=[project.pk])),
+        ("get", reverse("project_versions", args=[project.pk]) + f"?input={original.pk}"),
         ("post", reverse("edit_create", args=[project.pk])),
         ("post", reverse("reference_add", args=[project.pk])),
         ("post", reverse("reference_from_frame", args=[project.pk])),

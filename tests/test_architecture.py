@@ -122,3 +122,17 @@ def test_no_function_level_import_of_the_studios_own_modules():
 def _all_imports(path: Path) -> set[str]:
     return {module for node in ast.walk(tree(path)) for module in imported(node)}
 
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (EDITOR / "services").glob("*.py") if p.stem != "__init__") + ["tasks"])
+def test_every_service_loads_first_in_a_fresh_process(module):
+    """The tasks call the services and the services reach the queue that imports the tasks: whichever
+    loads first, the circle must close (the services import one another as modules)."""
+    import subprocess
+    import sys
+
+    target = "editor.tasks" if module == "tasks" else f"editor.services.{module}"
+    code = f"import django; django.setup(); import {target}"
+    done = subprocess.run([sys.executable, "-c", code], cwd=EDITOR.parent, capture_output=True, text=True,
+                          env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "aleph_studio.settings"})
+    assert done.returncode == 0, done.stderr[-2000:]

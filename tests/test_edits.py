@@ -211,8 +211,11 @@ def test_every_hx_get_has_a_plain_fallback(owner_client, project):
     _new_edit(project)
     body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
     # Polling is an enhancement: each polled status is rendered in full on the page itself, and its
-    # URL answers a plain GET with this page. The only other hx-get is the cost line of the form.
-    assert body.count("hx-get=") == body.count('class="edit-status') + body.count('hx-target="#edit-estimate"')
+    # URL answers a plain GET with this page. The only others are the cost line of the form and the
+    # links to older versions (whose href is a page of their own).
+    assert body.count("hx-get=") == (
+        body.count('class="edit-status') + body.count('hx-target="#edit-estimate"') + body.count('class="more-versions"')
+    )
     for form in body.split("<form")[1:]:
         assert 'action="' in form.split(">")[0] or 'method="get"' in form.split(">")[0]
 
@@ -626,3 +629,14 @@ def test_a_stopping_worker_finishes_or_hands_back_its_edit_never_leaving_it_runn
         edit.refresh_from_db()
         assert edit.status == Status.SUCCEEDED, rescue_output
     assert Clip.objects.filter(source_edit=edit).count() == 1
+
+
+def test_the_queue_claims_its_tasks_with_skip_locked_on_postgresql(db):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (the PostgreSQL pass of make test): SQLite's writers take turns instead")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        DBTaskResult.objects.ready().get_locked()
+    assert any("FOR UPDATE SKIP LOCKED" in q["sql"] for q in queries), [q["sql"] for q in queries]

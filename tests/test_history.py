@@ -221,3 +221,32 @@ def test_limits_shown_on_the_pages_come_from_the_settings(owner_client, project,
     body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
     assert "up to 7 MB" in body and "16 MB" not in body
     assert 'accept=".png,.jpg,.jpeg,.webp' in body
+
+
+def test_the_version_tree_shows_the_newest_and_loads_older_ones_on_demand(owner_client, outsider_client, project):
+    from editor.services import versions
+
+    made = [make_finished_edit(project, prompt=f"take {n}") for n in range(versions.PAGE + 5)]
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    shown = [e for e in made if f'id="edit-{e.pk}"' in body]
+    # The newest ten are on the page; a link (which works without JavaScript) brings the other five.
+    assert shown == made[-versions.PAGE:]
+    url = reverse("project_versions", args=[project.pk]) + f"?input={project.original.pk}&amp;offset={versions.PAGE}"
+    assert f'href="{url}"' in body and f'hx-get="{url}"' in body and "Show 5 older versions" in body
+    older = owner_client.get(url.replace("&amp;", "&"), HTTP_HX_REQUEST="true").content.decode()
+    assert [e for e in made if f'id="edit-{e.pk}"' in older] == made[:5]
+    assert "older version" not in older and "<html" not in older
+    page = owner_client.get(url.replace("&amp;", "&")).content.decode()
+    assert "<html" in page and all(f'id="edit-{e.pk}"' in page for e in made[:5])
+    assert outsider_client.get(url.replace("&amp;", "&")).status_code == 404
+
+
+def test_a_deep_tree_renders_within_its_budget(owner_client, project):
+    from editor.services import versions
+
+    previous = None
+    for n in range(versions.BUDGET + 10):
+        previous = make_finished_edit(project, prompt=f"step {n}", input_clip=previous.result if previous else None)
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert body.count('class="card edit-card"') == versions.BUDGET
+    assert "Show 1 older version" in body

@@ -26,8 +26,8 @@ from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.errors import InputError, Refusal
 from editor.models import TIME_LIMITS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
-from editor.services import credits, providers, queue, remote_edits
-from editor.services.projects import reap_imports, register_clip, touch
+# Services import one another as modules: see services/remote_edits.py.
+from editor.services import credits, projects, providers, queue, remote_edits
 from editor.storage import local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def create_edit(
                 credits.reserve(edit, project.owner, credits.needed(cost))
             if references:
                 edit.references.set(references)
-            touch(project)
+            projects.touch(project)
             queue.run_edit(edit.pk)
     return edit
 
@@ -230,7 +230,7 @@ def _run_local(edit: Edit, token: str) -> None:
                     result = local_engine.run(request, _progress_writer(edit.pk, token))
                 info = media.probe(output)
                 with transaction.atomic():
-                    clip = register_clip(edit.project, output, info, source_edit=edit, staged=staged)
+                    clip = projects.register_clip(edit.project, output, info, source_edit=edit, staged=staged)
                     done = Edit.objects.finish(
                         edit.pk,
                         Status.RUNNING,
@@ -242,7 +242,7 @@ def _run_local(edit: Edit, token: str) -> None:
                     if not done:
                         # Cancelled or reaped while we were finishing: keep nothing.
                         raise EditCancelled()
-                    touch(edit.project)
+                    projects.touch(edit.project)
             log.info("edit %s: succeeded as clip %s", edit.pk, clip.pk)
         except EditCancelled:
             log.info("edit %s: run stopped (cancelled or taken over)", edit.pk)
@@ -308,7 +308,7 @@ def reap_stale_edits(now=None) -> list[int]:
     if requeued:
         log.warning("reaper: re-queued edits %s", requeued)
     remote_edits.reap_remote(now)
-    reap_imports(now)
+    projects.reap_imports(now)
     swept = sweep_scratch()
     if swept:
         log.warning("reaper: removed %d temporary folders older than a day", len(swept))

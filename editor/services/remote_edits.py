@@ -29,9 +29,9 @@ from editor.engines.remote.failures import describe_failure
 from editor.engines.remote.parse import TaskStatus
 from editor.errors import Refusal
 from editor.models import DOWNLOAD_LIMIT, POLL_GRACE, TIME_LIMITS, Edit, Status
-from editor.services import credits, queue
-from editor.services.projects import register_clip
-from editor.services.providers import client_for, label, record_provider_failure, record_provider_success
+# Services import one another as modules (names are looked up when called): the tasks that call
+# the services are imported by the queue the services use, so the modules load in a circle.
+from editor.services import credits, projects, providers, queue
 from editor.storage import local_copy, remove_scratch, scratch, staged_files
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def run_remote_edit(edit: Edit) -> None:
         return
     edit.refresh_from_db()
     try:
-        with scratch("remote", edit.pk, token) as tmp, client_for(edit.engine) as client:
+        with scratch("remote", edit.pk, token) as tmp, providers.client_for(edit.engine) as client:
             body = _prepared_body(edit, client, tmp)
             # The point of no return: from here a dead run cannot know whether a task exists.
             now = timezone.now()
@@ -78,7 +78,7 @@ def run_remote_edit(edit: Edit) -> None:
         if Edit.objects.fail(edit.pk, Status.PREPARING, "internal", INTERNAL_MESSAGE, token=token):
             credits.release(edit.pk)
         # Had the create been sent, nobody knows whether a task exists: a person decides.
-        Edit.objects.mark_unknown_outcome(edit.pk, LOST_WORKER_MESSAGE.format(provider=label(edit.engine)), token=token)
+        Edit.objects.mark_unknown_outcome(edit.pk, LOST_WORKER_MESSAGE.format(provider=providers.label(edit.engine)), token=token)
 
 
 def _submit(edit: Edit, client: RemoteClient, body: dict, token: str) -> None:
@@ -96,7 +96,7 @@ def _submit(edit: Edit, client: RemoteClient, body: dict, token: str) -> None:
         return
     # The reaper took the edit while the create was in flight: keep the id so the user can find the task.
     log.warning("edit %s: %s task %s was created after the run lost the edit", edit.pk, edit.engine, task_id)
-    Edit.objects.keep_late_task(edit.pk, task_id, LATE_TASK_MESSAGE.format(provider=label(edit.engine), task_id=task_id))
+    Edit.objects.keep_late_task(edit.pk, task_id, LATE_TASK_MESSAGE.format(provider=providers.label(edit.engine), task_id=task_id))
 
 
 def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
@@ -151,11 +151,11 @@ def _uri(prepared: prepare.PreparedInput, client: RemoteClient) -> str:
 
 def _create_failed(edit: Edit, token: str, exc: RemoteError) -> None:
     if exc.kind == ErrorKind.UNKNOWN_OUTCOME:
-        record_provider_failure(edit.engine)
+        providers.record_provider_failure(edit.engine)
         Edit.objects.mark_unknown_outcome(edit.pk, exc.message + SUBMIT_AGAIN_NOTE, token=token)
         return
     if exc.kind in (ErrorKind.CONNECTION, ErrorKind.UNAVAILABLE) or (exc.status or 0) >= 500:
-        record_provider_failure(edit.engine)
+        providers.record_provider_failure(edit.engine)
     # A refused create made no task: nothing is billed.
     if Edit.objects.fail(edit.pk, Status.SUBMITTING, exc.code, exc.message, token=token):
         credits.release(edit.pk)
@@ -171,7 +171,7 @@ def poll_remote_edit(edit_id: int) -> None:
         return
     next_poll = edit.remote_polls + 1
     try:
-        with client_for(edit.engine) as client:
+        with providers.client_for(edit.engine) as client:
             task = client.get_task(edit.remote_task_id)
             if task.status == TaskStatus.SUCCEEDED:
                 if task.cost_credits is not None:
@@ -181,7 +181,7 @@ def poll_remote_edit(edit_id: int) -> None:
     except RemoteError as exc:
         if exc.retryable or exc.kind.passing:
             log.warning("edit %s: status read failed (%s); trying again later", edit.pk, exc.kind)
-            _try_later(edit, next_poll, f"{label(edit.engine)} has not answered a status read of this task")
+            _try_later(edit, next_poll, f"{providers.label(edit.engine)} has not answered a status read of this task")
         elif exc.kind == ErrorKind.AUTH:
             # The task exists and may still finish (and be billed): keep it for a read with a
             # working key instead of failing the edit and losing its result.
@@ -209,13 +209,13 @@ def poll_remote_edit(edit_id: int) -> None:
     elif task.status == TaskStatus.FAILED:
         info = describe_failure(task.failure_code, task.failure)
         if info.retryable:
-            record_provider_failure(edit.engine)
+            providers.record_provider_failure(edit.engine)
         Edit.objects.fail(
             edit.pk, FOLLOWED, task.failure_code or "failed", info.message, moderated=info.suspension_warning
         )
         return
     elif task.status == TaskStatus.CANCELLED:
-        message = f"The task was cancelled on {label(edit.engine)}'s side."
+        message = f"The task was cancelled on {providers.label(edit.engine)}'s side."
         if Edit.objects.cancel(edit.pk, FOLLOWED, message):
             return
     queue.poll_remote(edit.pk, next_poll)
@@ -231,7 +231,7 @@ def _try_later(edit: Edit, next_poll: int, what: str) -> None:
         hours = give_up.total_seconds() / 3600
         message = (
             f"For {hours:g} hours {what} ({edit.remote_task_id}), so this studio stopped asking. The task "
-            f"may still finish on {label(edit.engine)}'s side and be billed: “Check again” reads it again "
+            f"may still finish on {providers.label(edit.engine)}'s side and be billed: “Check again” reads it again "
             "(nothing new is sent)."
         )
         if Edit.objects.move(edit.pk, FOLLOWED, Status.NEEDS_ATTENTION, error_code="gave_up", error_message=message):
@@ -269,20 +269,20 @@ def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> Non
                 media.remux_with_metadata(local, labelled, {"comment": edit.recipe_json()})
                 info = media.probe(labelled)
                 with transaction.atomic():
-                    register_clip(edit.project, labelled, info, source_edit=edit, staged=staged)
+                    projects.register_clip(edit.project, labelled, info, source_edit=edit, staged=staged)
                     if not Edit.objects.finish(edit.pk, Status.DOWNLOADING, summary=_summary(edit)):
                         # Cancelled while downloading: keep nothing.
                         raise EditCancelled()
                     # Without a reported cost, the estimate is what the edit cost.
                     credits.keep(edit.pk)
-            record_provider_success(edit.engine)
+            providers.record_provider_success(edit.engine)
         except EditCancelled:
             pass
         except (RemoteError, media.MediaError) as exc:
             if isinstance(exc, RemoteError) and (exc.retryable or exc.kind.passing):
                 # Back to waiting: the next poll reads the task again and retries the download.
                 Edit.objects.move(edit.pk, Status.DOWNLOADING, Status.WAITING)
-                _try_later(edit, next_poll, f"the result of this task could not be downloaded from {label(edit.engine)}")
+                _try_later(edit, next_poll, f"the result of this task could not be downloaded from {providers.label(edit.engine)}")
             else:
                 Edit.objects.fail(edit.pk, Status.DOWNLOADING, getattr(exc, "code", "media"), exc.message)
 
@@ -301,7 +301,7 @@ def _download(client: RemoteClient, task, local: Path) -> None:
 
 
 def _summary(edit: Edit) -> str:
-    return f"{label(edit.engine)} {edit.model} · {edit.ratio} · seed {edit.seed}"
+    return f"{providers.label(edit.engine)} {edit.model} · {edit.ratio} · seed {edit.seed}"
 
 
 # ---------------------------------------------------------------- cancel, retry, reaper
@@ -335,13 +335,13 @@ def send_remote_cancel(edit_id: int) -> None:
     if edit is None or edit.is_local or not catalog.PROVIDERS[edit.engine].supports_cancel or not edit.remote_task_id:
         return
     try:
-        with client_for(edit.engine) as client:
+        with providers.client_for(edit.engine) as client:
             task = client.get_task(edit.remote_task_id)
             if task.is_terminal:
                 return
             client.cancel_task(edit.remote_task_id)
     except RemoteError as exc:
-        log.warning("edit %s: %s cancel failed (%s)", edit_id, label(edit.engine), exc.kind)
+        log.warning("edit %s: %s cancel failed (%s)", edit_id, providers.label(edit.engine), exc.kind)
 
 
 def submit_again(edit: Edit) -> bool:
@@ -394,7 +394,7 @@ def _reap(edit: Edit, limit) -> None:
             if Edit.objects.requeue(edit.pk, limit.status, token=edit.run_token):
                 queue.run_edit(edit.pk)
     elif limit.then == Status.NEEDS_ATTENTION:
-        message = LOST_WORKER_MESSAGE.format(provider=label(edit.engine))
+        message = LOST_WORKER_MESSAGE.format(provider=providers.label(edit.engine))
         Edit.objects.mark_unknown_outcome(edit.pk, message, token=edit.run_token)
     elif not queue.is_waiting(edit.task_id) and Edit.objects.take_over(edit, limit):
         # Reads are safe to repeat; a download that died starts again from a fresh read. The

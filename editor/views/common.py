@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django_htmx.http import HttpResponseClientRedirect
@@ -32,3 +33,15 @@ def refused_upload(request: HttpRequest, form, field: str) -> bool:
         form.is_valid()
         form.errors[field] = form.error_class([message])
     return bool(message)
+
+
+def absolute_url(request: HttpRequest, path: str) -> str:
+    """Return a link to a path of this site as people outside reach it (ALEPH_PUBLIC_URL when set)."""
+    if settings.ALEPH_PUBLIC_URL:
+        return settings.ALEPH_PUBLIC_URL + path
+    return request.build_absolute_uri(path)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Answer "ok": the web process is up (for a load balancer's health check; it reads nothing)."""
+    return HttpResponse("ok\n", content_type="text/plain")

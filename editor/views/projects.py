@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from collections import defaultdict
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,9 +15,9 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from editor import forms
 from editor.engines.remote import catalog
 from editor.errors import Refusal
-from editor.models import Clip, Edit, Engine, Import, Project, Reference, ShareLink, Status
+from editor.models import Clip, Edit, Engine, Import, Project, Status
 from editor.services import projects as project_service
-from editor.services import credits, providers
+from editor.services import credits, providers, versions
 from editor.views.common import go, owned_project, refused_upload
 
 PROJECT_SORTS = {
@@ -161,26 +159,18 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def render_project(request, project: Project, form: forms.EditForm, status: int = 200) -> HttpResponse:
-    """Render the project page: the source, the edit form and the version tree."""
-    edits = list(
-        project.edits.select_related("input_clip", "result")
-        .prefetch_related(
-            Prefetch("references", queryset=Reference.objects.order_by("pk")),
-            Prefetch("share_links", queryset=ShareLink.objects.order_by("-created_at")),
-        )
-        .order_by("created_at")
-    )
+    """Render the project page: the source, the edit form and the version tree (its newest part)."""
+    tree = versions.version_tree(project)
     original = project.original
-    spent = [e.cost_usd for e in edits if e.cost_usd is not None]
     chosen = form.data if form.is_bound else form.initial
     input_clip = next((c for c in project.clips.all() if str(c.pk) == str(chosen.get("input_clip"))), original)
     context = {
         "project": project,
         "original": original,
-        "project_cost": sum(spent) if spent else None,
+        "project_cost": tree.cost_usd,
         "paused": providers.paused_providers(),
-        "tree": version_tree(original, edits),
-        "edit_count": len(edits),
+        "tree": tree,
+        "edit_count": tree.edit_count,
         "form": form,
         "references": project.references.all(),
         "capabilities": providers.LOCAL_CAPABILITIES,
@@ -241,20 +231,18 @@ def price_list(input_clip: Clip | None) -> list[tuple[str, str, object]]:
     return rows
 
 
-def version_tree(original: Clip | None, edits: list[Edit]) -> list[dict]:
-    """Arrange edits as a tree: each edit under the clip it took as input, newest first."""
-    children: dict[int, list[Edit]] = defaultdict(list)
-    for edit in edits:
-        children[edit.input_clip_id].append(edit)
-
-    def nodes_for(clip_id: int | None, depth: int) -> list[dict]:
-        nodes = []
-        for edit in sorted(children.get(clip_id, []), key=lambda e: e.created_at, reverse=True):
-            result = getattr(edit, "result", None) if edit.is_succeeded else None
-            nodes.append({"edit": edit, "children": nodes_for(result.pk, depth + 1) if result else [], "depth": depth})
-        return nodes
-
-    return nodes_for(original.pk if original else None, 0)
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def project_versions(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show older versions under one input: list items for htmx, or a page of their own."""
+    project = owned_project(request, pk)
+    clip = get_object_or_404(Clip, pk=request.GET.get("input", "") or 0, project=project)
+    offset = max(0, int(request.GET.get("offset", "0"))) if request.GET.get("offset", "0").isdigit() else 0
+    tree = versions.version_tree(project, clip.pk, offset)
+    context = {"project": project, "tree": tree, "clip": clip, "expiry_choices": forms.SHARE_EXPIRY_CHOICES}
+    template = "editor/project_versions.html" + ("#nodes" if request.htmx else "")
+    return render(request, template, context)
 
 
 @require_POST

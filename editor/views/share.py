@@ -17,7 +17,7 @@ from editor.errors import Refusal
 from editor.models import ShareLink
 from editor.services import sharing
 from editor.serving import serve_stored_file
-from editor.views.common import owned_edit
+from editor.views.common import absolute_url, owned_edit
 from editor.views.files import clip_download_name
 
 SHARE_HEADERS = {
@@ -67,7 +67,7 @@ def share_create(request: HttpRequest, pk: int) -> HttpResponse:
     except Refusal as exc:
         messages.error(request, exc.message)
         return redirect(edit.get_absolute_url())
-    url = request.build_absolute_uri(reverse("share_page", args=[token]))
+    url = absolute_url(request, reverse("share_page", args=[token]))
     # The token is only ever shown now: only its hash is stored.
     messages.success(request, f"Share link for edit #{edit.pk} (copy it now, it is shown once): {url}")
     return redirect(edit.get_absolute_url())
@@ -95,9 +95,9 @@ def share_page(request: HttpRequest, link: ShareLink, token: str) -> HttpRespons
         "result": edit.result,
         "original": original,
         "token": token,
-        "page_url": request.build_absolute_uri(),
-        "poster_url": request.build_absolute_uri(reverse("share_media", args=[token, "poster"])),
-        "video_url": request.build_absolute_uri(reverse("share_media", args=[token, "result"])),
+        "page_url": absolute_url(request, request.get_full_path()),
+        "poster_url": absolute_url(request, reverse("share_media", args=[token, "poster"])),
+        "video_url": absolute_url(request, reverse("share_media", args=[token, "result"])),
     }
     return render(request, "editor/share_page.html", context)
 

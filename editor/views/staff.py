@@ -14,6 +14,7 @@ from editor import forms
 from editor.errors import Refusal
 from editor.models import Invite
 from editor.services import accounts, credits
+from editor.views.common import absolute_url
 
 
 def _staff_only(request: HttpRequest) -> None:
@@ -73,7 +74,7 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
     form = forms.InviteForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     _, token = accounts.create_invite(request.user, note)
-    url = request.build_absolute_uri(reverse("signup") + f"?invite={token}")
+    url = absolute_url(request, reverse("signup") + f"?invite={token}")
     # The link is only ever shown now: only a hash of its token is kept.
     messages.success(request, f"Invitation link (copy it now, it is shown once; it works once, for 7 days): {url}")
     return redirect("staff")
