@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -271,3 +273,127 @@ def make_image_clip(path: Path, codec: str, frame: bytes, size: tuple[int, int],
             packet.duration = 1
             out.mux(packet)
     return path
+
+
+# ---------------------------------------------------------------- delivered masters (what aleph2 returns)
+
+# Runway's ProRes profile names → prores_ks's, and the pixel format each is written in.
+PRORES_KS_PROFILES = {
+    "422 Proxy": ("proxy", "yuv422p10le"),
+    "422 LT": ("lt", "yuv422p10le"),
+    "422": ("standard", "yuv422p10le"),
+    "422 HQ": ("hq", "yuv422p10le"),
+    "4444": ("4444", "yuv444p10le"),
+    "4444 XQ": ("4444xq", "yuv444p10le"),
+}
+
+
+def _master_picture(n: int, frames: int, size: tuple[int, int], fps: int, colours) -> np.ndarray:
+    """Moving colour bars, or with `colours` one solid colour a frame: colours[n * len(colours) // frames]."""
+    if colours is None:
+        return _bars(n, size, fps)
+    w, h = size
+    return np.full((h, w, 3), colours[n * len(colours) // frames], np.uint8)
+
+
+def _write_master_video(
+    path: Path,
+    *,
+    container: str,
+    codec: str,
+    pix_fmt: str,
+    options: dict[str, str],
+    seconds: float,
+    size: tuple[int, int],
+    fps: int,
+    colours=None,
+    audio: bool = False,
+    tag: str | None = None,
+) -> Path:
+    """Write a video tagged BT.709 (limited range), its RGB pictures converted with the BT.709 matrix."""
+    path = Path(path)
+    frames = int(round(seconds * fps))
+    with av.open(str(path), "w", format=container) as out:
+        video = out.add_stream(codec, rate=fps)
+        video.width, video.height = size
+        video.pix_fmt = pix_fmt
+        video.options = options
+        if tag:
+            video.codec_tag = tag
+        cc = video.codec_context
+        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
+        sound = None
+        if audio:
+            # A ProRes .mov carries PCM; the others AAC.
+            sound = out.add_stream("pcm_s16le" if container == "mov" else "aac", rate=48000)
+            sound.layout = "stereo"
+        for n in range(frames):
+            frame = av.VideoFrame.from_ndarray(_master_picture(n, frames, size, fps, colours), format="rgb24")
+            frame = frame.reformat(format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+            frame.pts = n
+            frame.time_base = Fraction(1, fps)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if sound is not None:
+            _write_tone(out, sound, seconds)
+    return path
+
+
+def make_prores_mov(
+    path: Path, *, seconds=2.0, size=(320, 180), fps=24, profile="4444", colours=None, audio=False
+) -> Path:
+    """Write a ProRes QuickTime file (prores_ks) in one of Runway's profiles: 4444s are 4:4:4, the rest 4:2:2, 10-bit."""
+    name, pix_fmt = PRORES_KS_PROFILES[profile]
+    return _write_master_video(
+        path, container="mov", codec="prores_ks", pix_fmt=pix_fmt, options={"profile": name},
+        seconds=seconds, size=size, fps=fps, colours=colours, audio=audio,
+    )
+
+
+def make_hevc10_mp4(path: Path, *, seconds=2.0, size=(320, 180), fps=24, colours=None, audio=False) -> Path:
+    """Write a 10-bit 4:2:0 HEVC MP4 (libx265, tagged hvc1 as Apple players want)."""
+    return _write_master_video(
+        path, container="mp4", codec="libx265", pix_fmt="yuv420p10le",
+        options={"preset": "ultrafast", "x265-params": "log-level=error:pools=1:frame-threads=1"},
+        seconds=seconds, size=size, fps=fps, colours=colours, audio=audio, tag="hvc1",
+    )
+
+
+def make_h264_mp4(path: Path, *, seconds=2.0, size=(320, 180), fps=24, colours=None, audio=False) -> Path:
+    """Write an 8-bit 4:2:0 H.264 MP4 (libx264), the plain mp4 master."""
+    return _write_master_video(
+        path, container="mp4", codec="libx264", pix_fmt="yuv420p",
+        options={"preset": "ultrafast", "crf": "12", "threads": "1"},
+        seconds=seconds, size=size, fps=fps, colours=colours, audio=audio,
+    )
+
+
+def make_png_sequence_zip(
+    path: Path, *, frames=48, size=(320, 180), names="frame_{:04d}.png", colours=None, reverse_entries=False
+) -> Path:
+    """Write a zip of PNG frames named names.format(n); with reverse_entries the last frame is stored first."""
+    path = Path(path)
+    order = range(frames - 1, -1, -1) if reverse_entries else range(frames)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for n in order:
+            buffer = io.BytesIO()
+            Image.fromarray(_master_picture(n, frames, size, 24, colours)).save(buffer, "PNG", compress_level=1)
+            archive.writestr(names.format(n), buffer.getvalue())
+    return path
+
+
+def make_master(kind: str, path: Path, **kwargs) -> Path:
+    """Write a master as aleph2 delivers it for an output format: mp4, prores, png_sequence or sdr_rec709_10bit.
+
+    A PNG sequence may be asked for in seconds and fps like the videos (it is seconds × fps frames)."""
+    if kind == "png_sequence" and ("seconds" in kwargs or "fps" in kwargs):
+        kwargs["frames"] = int(round(kwargs.pop("seconds", 2.0) * kwargs.pop("fps", 24)))
+    makers = {
+        "mp4": make_h264_mp4,
+        "prores": make_prores_mov,
+        "png_sequence": make_png_sequence_zip,
+        "sdr_rec709_10bit": make_hevc10_mp4,
+    }
+    return makers[kind](path, **kwargs)
