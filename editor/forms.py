@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 
 from django import forms
@@ -11,7 +12,7 @@ from django.contrib.auth.forms import UserCreationForm
 from editor import media
 from editor.constants import PROMPT_MAX_CHARS, RATIOS, SEED_MAX
 from editor.engines.remote import catalog
-from editor.models import Clip, Engine, Project, Reference, Status, Threshold
+from editor.models import Clip, Engine, Project, Reference, Status, Threshold, keyframe_query
 from editor.recipe import FIELDS as RECIPE_FIELDS
 from editor.services import providers
 
@@ -42,6 +43,8 @@ class FrameReferenceForm(forms.Form):
 
 def ratio_icon(ratio: str) -> tuple[int, int]:
     """Return a small (w, h) box in pixels that has the ratio's shape, for the ratio picker."""
+    if not all(part.isdigit() for part in ratio.split(":")):
+        return 16, 16
     w, h = (int(x) for x in ratio.split(":"))
     scale = 22 / max(w, h)
     return round(w * scale), round(h * scale)
@@ -54,8 +57,14 @@ def _input_clips(project: Project):
     )
 
 
+OUTPUT_FORMAT_CHOICES = [(name, facts[0]) for name, facts in catalog.OUTPUT_FORMATS.items()]
+MODE_CHOICES = [("edit", "Edit the input in place"), ("reference", "A new video from the input"), ("extend", "Continue the input")]
+# The longest prompt the form takes: each engine and model then says what it takes.
+FORM_PROMPT_MAX = max([PROMPT_MAX_CHARS, *(m.prompt_max for m in catalog.MODELS.values())])
+
+
 class EstimateForm(forms.Form):
-    """What the cost of an edit depends on: engine, model, input and the start of the part sent."""
+    """What the cost of an edit depends on: engine, model, input, the start of the part sent and the output format."""
 
     engine = forms.ChoiceField(label="Engine", choices=(), initial=Engine.LOCAL)
     model = forms.ChoiceField(label="Model", choices=(), required=False, initial=catalog.DEFAULT_MODEL)
@@ -67,6 +76,7 @@ class EstimateForm(forms.Form):
         initial=0,
         help_text=f"Remote models take a window of the clip: {catalog.windows_text()}.",
     )
+    output_format = forms.ChoiceField(label="Delivered as", choices=OUTPUT_FORMAT_CHOICES, required=False, initial="mp4")
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,24 +89,40 @@ class EstimateForm(forms.Form):
     def clean_trim_start(self) -> float:
         return self.cleaned_data.get("trim_start") or 0.0
 
+    def clean_output_format(self) -> str:
+        return self.cleaned_data.get("output_format") or "mp4"
+
 
 class EditForm(EstimateForm):
     prompt = forms.CharField(
         label="Prompt",
-        min_length=1,
-        max_length=PROMPT_MAX_CHARS,
+        max_length=FORM_PROMPT_MAX,
+        required=False,
         strip=True,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Relight this as golden hour"}),
     )
     references = forms.ModelMultipleChoiceField(
         label="Reference images", queryset=Reference.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    ratio = forms.ChoiceField(label="Output ratio", choices=[(r, r) for r in RATIOS], initial="1280:720")
+    framing = forms.ChoiceField(label="Output shape", choices=list(catalog.FRAMINGS.items()), required=False)
+    ratio = forms.ChoiceField(label="Output ratio", choices=[(r, r) for r in catalog.all_ratios()], required=False, initial="1280:720")
     seed = forms.IntegerField(
         label="Seed", min_value=0, max_value=SEED_MAX, required=False, help_text="Leave empty for a random seed."
     )
     public_figure_threshold = forms.ChoiceField(
         label="Public figure threshold", choices=Threshold.choices, initial=Threshold.AUTO
+    )
+    prores_profile = forms.ChoiceField(
+        label="ProRes profile", choices=[(p, p) for p in catalog.PRORES_PROFILES], required=False, initial="4444"
+    )
+    duration = forms.CharField(
+        label="Output length (seconds)", max_length=4, required=False, help_text="Empty for the model's default; “auto” lets it choose."
+    )
+    resolution = forms.ChoiceField(label="Resolution", choices=[("", "The model's default"), ("768P", "768p"), ("2K", "2K")], required=False)
+    audio = forms.ChoiceField(label="Sound", choices=[("on", "Generate sound"), ("off", "No sound")], required=False, initial="on")
+    mode = forms.ChoiceField(label="Mode", choices=MODE_CHOICES, required=False, initial="edit")
+    reference_clips = forms.ModelMultipleChoiceField(
+        label="Reference videos", queryset=Clip.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
     # Painted on the page and sent as a PNG file (white = remove).
     mask = forms.FileField(required=False)
@@ -106,27 +132,112 @@ class EditForm(EstimateForm):
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, project=project, **kwargs)
         self.fields["references"].queryset = Reference.objects.filter(project=project)
+        self.fields["reference_clips"].queryset = _input_clips(project)
+        self.fields["reference_clips"].label_from_instance = lambda clip: clip.label
 
     def clean(self):
         data = super().clean()
         engine = data.get("engine")
-        if engine and engine != Engine.LOCAL and not data.get("model"):
-            self.add_error("model", "Choose a model for the remote engine.")
-        if engine == Engine.LOCAL:
-            data["model"] = ""
         data["trim_start"] = data.get("trim_start") or 0.0
         clip = data.get("input_clip")
         if clip and data["trim_start"] >= clip.duration:
             self.add_error("trim_start", f"The clip is only {clip.duration:.2f} s long.")
-        data["keyframes"] = self._keyframes(data, clip)
-        return data
-
-    def _keyframes(self, data, clip) -> list[dict]:
-        """Pin each ticked reference to a time for a model that takes keyframes; others take few references."""
-        references = list(data.get("references") or [])
+        data["options"] = {}
+        data["keyframes"] = []
+        if engine == Engine.LOCAL or not engine:
+            data["model"] = ""
+            self._clean_local(data)
+            return data
         spec = catalog.MODELS.get(data.get("model") or "")
         if spec is None:
-            return []
+            self.add_error("model", "Choose a model for the remote engine.")
+            return data
+        self._clean_remote(data, spec, clip)
+        return data
+
+    def _clean_local(self, data) -> None:
+        prompt = data.get("prompt") or ""
+        if not prompt:
+            self.add_error("prompt", "Write what the edit should do.")
+        elif len(prompt) > PROMPT_MAX_CHARS:
+            self.add_error("prompt", f"The local engine takes at most {PROMPT_MAX_CHARS} characters.")
+        if data.get("ratio") not in RATIOS:
+            self.add_error("ratio", "Choose an output ratio.")
+
+    def _clean_remote(self, data, spec: catalog.Model, clip) -> None:
+        """Check every choice against what the chosen model takes, and keep only those it takes."""
+        prompt = data.get("prompt") or ""
+        if len(prompt.encode("utf-16-le")) // 2 > spec.prompt_max:
+            self.add_error("prompt", f"{spec.name} takes at most {spec.prompt_max} characters.")
+        framing = data.get("framing") or spec.framings[0]
+        if framing not in spec.framings:
+            self.add_error("framing", f"{spec.name} cannot {catalog.FRAMINGS[framing].lower()}.")
+            return
+        options: dict = {"framing": framing}
+        allowed = spec.ratios_for(framing)
+        if allowed and data.get("ratio") not in allowed:
+            self.add_error("ratio", f"Choose one of the ratios {spec.name} offers: {', '.join(allowed)}.")
+        if not allowed:
+            data["ratio"] = ""
+        if spec.output_formats:
+            options["output_format"] = data["output_format"]
+            if data["output_format"] == "prores":
+                options["prores_profile"] = data.get("prores_profile") or catalog.PRORES_PROFILES[0]
+        elif data["output_format"] != "mp4":
+            self.add_error("output_format", f"{spec.name} delivers MP4 only.")
+        if spec.modes:
+            options["mode"] = data.get("mode") or spec.modes[0]
+            if options["mode"] in ("edit", "extend") and not prompt:
+                self.add_error("prompt", f"Say what {spec.name} should do: editing or extending needs a prompt.")
+        duration = self._duration(spec, (data.get("duration") or "").strip().lower())
+        if duration is not None and options.get("mode") != "edit":
+            options["duration"] = duration
+        if data.get("resolution"):
+            if data["resolution"] not in spec.resolutions:
+                self.add_error("resolution", f"{spec.name} takes no resolution.")
+            else:
+                options["resolution"] = data["resolution"]
+        if spec.takes_audio:
+            options["audio"] = data.get("audio") != "off"
+        options.update(self._reference_clips(data, spec, clip))
+        data["options"] = options
+        data["keyframes"] = self._keyframes(data, spec, clip)
+        if spec.prompt_required and not prompt:
+            self.add_error("prompt", f"{spec.name} needs a prompt describing the edit.")
+        elif not prompt and not data["keyframes"] and not data.get("references"):
+            self.add_error("prompt", f"Give {spec.name} a prompt or at least one keyframe image.")
+
+    def _duration(self, spec: catalog.Model, raw: str):
+        if not raw:
+            return None
+        if spec.durations is None:
+            self.add_error("duration", f"{spec.name}'s output follows the input's length.")
+            return None
+        if raw == "auto":
+            if not spec.duration_auto:
+                self.add_error("duration", f"{spec.name} needs a length in seconds.")
+            return "auto"
+        if not raw.isdigit() or not spec.durations[0] <= int(raw) <= spec.durations[1]:
+            self.add_error("duration", f"{spec.name} makes {spec.durations[0]} to {spec.durations[1]} s of video.")
+            return None
+        return int(raw)
+
+    def _reference_clips(self, data, spec: catalog.Model, clip) -> dict:
+        chosen = [c for c in data.get("reference_clips") or [] if clip is None or c.pk != clip.pk]
+        if not chosen:
+            return {}
+        if len(chosen) > spec.max_reference_videos:
+            if spec.max_reference_videos == 0:
+                self.add_error("reference_clips", f"{spec.name} takes no reference videos; untick them.")
+            else:
+                self.add_error("reference_clips", f"{spec.name} takes at most {spec.max_reference_videos} reference videos.")
+            return {}
+        return {"reference_clips": [c.pk for c in chosen]}
+
+    def _keyframes(self, data, spec: catalog.Model, clip) -> list[dict]:
+        """Pin each ticked reference to a time or a position for a model that takes keyframes, with
+        an optional edit window; models without keyframes take a few references instead."""
+        references = list(data.get("references") or [])
         if not spec.max_keyframes:
             if len(references) > spec.max_references:
                 if spec.max_references == 0:
@@ -139,20 +250,52 @@ class EditForm(EstimateForm):
         if len(references) > spec.max_keyframes:
             self.add_error("references", f"{spec.name} takes at most {spec.max_keyframes} keyframe images.")
             return []
-        window = max(0.0, (clip.duration if clip else 0.0) - data["trim_start"])
+        window = min(spec.window[1], max(0.0, (clip.duration if clip else 0.0) - data["trim_start"]))
         keyframes = []
         for reference in references:
-            raw = self.data.get(f"keyframe_at_{reference.pk}", "")
-            try:
-                seconds = float(raw)
-            except ValueError:
-                self.add_error("references", f"Give the time (in seconds) where “{reference}” belongs in the clip.")
-                continue
-            if not 0 <= seconds <= min(window, spec.window[1]):
-                self.add_error("references", f"The keyframe time {seconds:g} s lies outside the part of the clip that is sent.")
-                continue
-            keyframes.append({"reference": reference.pk, "seconds": round(seconds, 3)})
+            keyframe = self._keyframe(reference, window)
+            if keyframe is not None:
+                keyframes.append(keyframe)
+        ranged = [k for k in keyframes if "range" in k]
+        if ranged and len(ranged) != len(keyframes):
+            self.add_error("references", "Give every keyframe an edit window, or none of them: the model takes all or none.")
         return keyframes
+
+    def _keyframe(self, reference, window: float) -> dict | None:
+        pk = reference.pk
+        name = f"“{reference}”"
+        pin = self.data.get(f"keyframe_pin_{pk}", "seconds")
+        try:
+            value = float(self.data.get(f"keyframe_at_{pk}", ""))
+        except ValueError:
+            self.add_error("references", f"Give the time (in seconds) or the position (0–1) where {name} belongs in the clip.")
+            return None
+        if pin == "at":
+            if not 0 <= value <= 1:
+                self.add_error("references", f"The position of {name} must be between 0 and 1 of the part sent.")
+                return None
+            keyframe: dict = {"reference": pk, "at": round(value, 4)}
+            time = value * window
+        else:
+            if not 0 <= value <= window:
+                self.add_error("references", f"The keyframe time {value:g} s lies outside the part of the clip that is sent.")
+                return None
+            keyframe = {"reference": pk, "seconds": round(value, 3)}
+            time = value
+        start, end = (self.data.get(f"keyframe_{edge}_{pk}", "").strip() for edge in ("from", "to"))
+        if not start and not end:
+            return keyframe
+        last = math.ceil(window - 1e-6)
+        if not (start.isdigit() and end.isdigit()) or not 0 <= int(start) < int(end) <= last:
+            self.add_error(
+                "references", f"The edit window of {name} must be whole seconds from 0 to {last}, its end after its start."
+            )
+            return None
+        if not int(start) <= time < int(end):
+            self.add_error("references", f"{name} at {time:g} s lies outside its edit window {start}–{end} s (the end is not included).")
+            return None
+        keyframe["range"] = [int(start), int(end)]
+        return keyframe
 
     def clean_mask(self) -> bytes | None:
         """Read the painted mask into bytes (checked by the service); None when nothing was painted."""
@@ -168,12 +311,21 @@ class EditForm(EstimateForm):
         return secrets.randbelow(SEED_MAX + 1) if seed is None else seed
 
     def reference_rows(self) -> list[dict]:
-        """Return each reference with its keyframe time as the form shows it (sent, copied, or 0)."""
+        """Return each reference with its keyframe pin, time and window as the form shows them."""
         source = self.data if self.is_bound else self.initial.get("keyframe_times", {})
-        return [
-            {"reference": reference, "time": source.get(f"keyframe_at_{reference.pk}", "0")}
-            for reference in self.fields["references"].queryset.order_by("pk")
-        ]
+        rows = []
+        for reference in self.fields["references"].queryset.order_by("pk"):
+            pk = reference.pk
+            rows.append(
+                {
+                    "reference": reference,
+                    "pin": source.get(f"keyframe_pin_{pk}", "seconds"),
+                    "time": source.get(f"keyframe_at_{pk}", "0"),
+                    "start": source.get(f"keyframe_from_{pk}", ""),
+                    "end": source.get(f"keyframe_to_{pk}", ""),
+                }
+            )
+        return rows
 
 
 class AllowanceForm(forms.Form):
@@ -222,6 +374,9 @@ class ProjectFilterForm(HistoryFilterForm):
     placeholder = "Search titles and prompts"
 
 
+OPTION_FIELDS = ("framing", "output_format", "prores_profile", "duration", "resolution", "audio", "mode")
+
+
 def initial_from_query(query, project: Project) -> dict:
     """Prefill the edit form from the query string ("use as input", "copy settings", a pasted recipe)."""
     initial: dict = {}
@@ -232,9 +387,14 @@ def initial_from_query(query, project: Project) -> dict:
     else:
         original = project.original
         initial["input_clip"] = original.pk if original else None
-    for name in ("prompt", "ratio", "public_figure_threshold", "engine", "model"):
+    for name in (
+        "prompt", "ratio", "public_figure_threshold", "engine", "model", "framing", "output_format",
+        "prores_profile", "duration", "resolution", "audio", "mode",
+    ):
         if query.get(name):
-            initial[name] = query[name][:PROMPT_MAX_CHARS]
+            initial[name] = query[name][:FORM_PROMPT_MAX]
+    if initial.get("audio") in ("true", "false"):
+        initial["audio"] = "on" if initial["audio"] == "true" else "off"
     if query.get("seed", "").isdigit():
         initial["seed"] = int(query["seed"])
     try:
@@ -243,7 +403,11 @@ def initial_from_query(query, project: Project) -> dict:
         pass
     if query.getlist("references"):
         initial["references"] = [r for r in query.getlist("references") if r.isdigit()]
-    initial["keyframe_times"] = {k: v[:16] for k, v in query.items() if k.startswith("keyframe_at_")}
+    if query.getlist("reference_clips"):
+        initial["reference_clips"] = [r for r in query.getlist("reference_clips") if r.isdigit()]
+    initial["keyframe_times"] = {
+        k: v[:16] for k, v in query.items() if k.startswith(("keyframe_at_", "keyframe_pin_", "keyframe_from_", "keyframe_to_"))
+    }
     return initial
 
 
@@ -265,9 +429,22 @@ def _with_recipe(query):
             continue
         if name == "keyframes":
             for keyframe in value if isinstance(value, list) else []:
-                if isinstance(keyframe, dict) and str(keyframe.get("reference", "")).isdigit():
-                    merged[f"keyframe_at_{keyframe['reference']}"] = str(keyframe.get("seconds", 0))
-                    merged.appendlist("references", str(keyframe["reference"]))
+                if not isinstance(keyframe, dict) or not str(keyframe.get("reference", "")).isdigit():
+                    continue
+                try:
+                    pairs = keyframe_query([keyframe])
+                except (KeyError, TypeError, ValueError, IndexError):
+                    continue
+                for key, item in pairs:
+                    merged[key] = str(item)
+                merged.appendlist("references", str(keyframe["reference"]))
+        elif name == "options":
+            for key, option in value.items() if isinstance(value, dict) else []:
+                if key == "reference_clips" and isinstance(option, list):
+                    for pk in option:
+                        merged.appendlist("reference_clips", str(pk))
+                elif key in OPTION_FIELDS and option is not None:
+                    merged[key] = str(option).lower() if isinstance(option, bool) else str(option)
         else:
             merged[name] = str(value)
     return merged

@@ -16,7 +16,6 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from editor.constants import RATIOS
 from editor.recipe import build_recipe
 
 
@@ -151,9 +150,6 @@ class Threshold(models.TextChoices):
     LOW = "low", "Low (less strict)"
 
 
-Ratio = models.TextChoices("Ratio", [(r, r) for r in RATIOS])
-
-
 def new_storage_name(prefix: str, extension: str) -> str:
     """Return a generated storage name; the user's file name is never part of it."""
     return f"{prefix}/{timezone.now():%Y/%m}/{uuid.uuid4().hex}{extension}"
@@ -203,6 +199,12 @@ class Clip(models.Model):
     frame_count = models.PositiveIntegerField()
     has_audio = models.BooleanField(default=False)
     audio_codec = models.CharField(max_length=32, blank=True)
+    # A remote result delivered in a master format (ProRes, a PNG sequence, 10-bit HEVC) is kept here
+    # exactly as delivered; `file` is then its browser-playable H.264 proxy.
+    master = models.CharField(max_length=255, blank=True)
+    master_type = models.CharField(max_length=64, blank=True)
+    master_label = models.CharField(max_length=100, blank=True)
+    master_size = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -348,6 +350,13 @@ class EditQuerySet(models.QuerySet):
         """End a streak of failures to follow an edit."""
         self.filter(pk=pk).exclude(trouble_since=None).update(trouble_since=None)
 
+    def record_cost(self, pk: int, *, estimate: int | None = None, charged: int | None = None) -> None:
+        """Record what the provider said a task costs: its estimate while unfinished, its charge at the end."""
+        if estimate is not None:
+            self.filter(pk=pk).exclude(provider_estimate_credits=estimate).update(provider_estimate_credits=estimate)
+        if charged is not None:
+            self.filter(pk=pk).exclude(charged_credits=charged).update(charged_credits=charged)
+
     def enqueued(self, pk: int, task_id: str) -> None:
         """Remember the id of the task that will run a queued edit."""
         self.filter(pk=pk, status=Status.QUEUED).update(task_id=task_id)
@@ -385,14 +394,20 @@ class Edit(models.Model):
     references = models.ManyToManyField(Reference, blank=True, related_name="edits")
 
     prompt = models.TextField(max_length=1000)
-    ratio = models.CharField(max_length=16, choices=Ratio.choices)
+    # The output ratio: one of RATIOS for the local engine and for cropping, the model's own ratio,
+    # an outpaint target such as "9:16", or blank when the input's shape is kept.
+    ratio = models.CharField(max_length=16, blank=True)
     seed = models.BigIntegerField()
     public_figure_threshold = models.CharField(max_length=8, choices=Threshold.choices, default=Threshold.AUTO)
     engine = models.CharField(max_length=16, choices=Engine.choices, default=Engine.LOCAL)
     model = models.CharField(max_length=32, blank=True)
     trim_start = models.FloatField(default=0)
-    # aleph2 keyframes: [{"reference": pk, "seconds": t}], t counted from trim_start.
+    # aleph2 keyframes: [{"reference": pk, "seconds": t} or {"reference": pk, "at": 0..1}, with an
+    # optional "range": [start, end) in whole seconds], times counted from trim_start.
     keyframes = models.JSONField(default=list, blank=True)
+    # The remote model's other choices: framing, output_format, prores_profile, duration,
+    # resolution, audio, mode, reference_clips (only those the model takes).
+    options = models.JSONField(default=dict, blank=True)
     # Painted on the project page: white marks what to remove (stored PNG; blank when none).
     mask = models.CharField(max_length=255, blank=True)
 
@@ -429,6 +444,10 @@ class Edit(models.Model):
     # Estimated cost recorded when the edit is asked for (remote engines; local edits cost nothing).
     cost_credits = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    # What the provider said: its estimate when the task was created, and its charge once it ended
+    # (0 for a refunded task).
+    provider_estimate_credits = models.PositiveIntegerField(null=True, blank=True)
+    charged_credits = models.PositiveIntegerField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -483,6 +502,37 @@ class Edit(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("project_detail", args=[self.project_id]) + f"#edit-{self.pk}"
 
+    @property
+    def framing(self) -> str:
+        return (self.options or {}).get("framing", "crop")
+
+    @property
+    def output_format(self) -> str:
+        return (self.options or {}).get("output_format", "mp4")
+
+    @property
+    def shape_text(self) -> str:
+        """Say how the output's shape was chosen: "1280:720", "outpaint 9:16", "input's shape"."""
+        if self.is_local or self.framing == "crop":
+            return self.ratio
+        if self.framing == "outpaint":
+            return f"outpaint {self.ratio}"
+        if self.framing == "model" and self.ratio:
+            return self.ratio
+        return "input's shape"
+
+    @property
+    def charge_text(self) -> str:
+        """Say what the provider estimated and charged, when it said."""
+        parts = []
+        if self.provider_estimate_credits is not None:
+            parts.append(f"provider's estimate {self.provider_estimate_credits} credits")
+        if self.charged_credits == 0:
+            parts.append("charged 0 (refunded)")
+        elif self.charged_credits is not None:
+            parts.append(f"charged {self.charged_credits} credits")
+        return " · ".join(parts)
+
     def recipe(self) -> dict:
         """Return the settings that reproduce this edit; results carry it in their metadata."""
         remote = not self.is_local
@@ -496,6 +546,7 @@ class Edit(models.Model):
             input_sha256=self.input_clip.sha256,
             trim_start=self.trim_start if remote else None,
             keyframes=self.keyframes if remote else None,
+            options=self.options if remote else None,
         )
 
     def recipe_json(self) -> str:
@@ -506,12 +557,32 @@ class Edit(models.Model):
         pairs = [("input", self.input_clip_id)]
         for name, value in self.recipe().items():
             if name == "keyframes":
-                pairs += [(f"keyframe_at_{k['reference']}", f"{k['seconds']:g}") for k in value]
+                pairs += keyframe_query(value)
+            elif name == "options":
+                for key, option in value.items():
+                    if key == "reference_clips":
+                        pairs += [("reference_clips", pk) for pk in option]
+                    elif option is not None and option != "":
+                        pairs.append((key, str(option).lower() if isinstance(option, bool) else option))
             elif name != "input_sha256":
                 pairs.append((name, value))
         # references.all() reads the page's prefetched references.
         pairs += [("references", reference.pk) for reference in self.references.all()]
         return urlencode(pairs)
+
+
+def keyframe_query(keyframes: Iterable[dict]) -> list[tuple[str, object]]:
+    """Return the edit form's fields for stored keyframes (pin, time or position, edit window)."""
+    pairs: list[tuple[str, object]] = []
+    for k in keyframes:
+        pk = k["reference"]
+        if "at" in k:
+            pairs += [(f"keyframe_pin_{pk}", "at"), (f"keyframe_at_{pk}", f"{k['at']:g}")]
+        else:
+            pairs.append((f"keyframe_at_{pk}", f"{k['seconds']:g}"))
+        if k.get("range"):
+            pairs += [(f"keyframe_from_{pk}", k["range"][0]), (f"keyframe_to_{pk}", k["range"][1])]
+    return pairs
 
 
 class ImportStatus(models.TextChoices):
@@ -562,6 +633,13 @@ class ImportQuerySet(models.QuerySet):
 
     def requeue(self, pk: int, token: str) -> bool:
         return self.move(pk, ImportStatus.RUNNING, ImportStatus.QUEUED, token=token, run_token="", received_bytes=0)
+
+    def record_cost(self, pk: int, *, estimate: int | None = None, charged: int | None = None) -> None:
+        """Record what the provider said a task costs: its estimate while unfinished, its charge at the end."""
+        if estimate is not None:
+            self.filter(pk=pk).exclude(provider_estimate_credits=estimate).update(provider_estimate_credits=estimate)
+        if charged is not None:
+            self.filter(pk=pk).exclude(charged_credits=charged).update(charged_credits=charged)
 
     def enqueued(self, pk: int, task_id: str) -> None:
         self.filter(pk=pk, status=ImportStatus.QUEUED).update(task_id=task_id)

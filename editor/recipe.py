@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # What "Copy recipe" puts on the clipboard and "Paste a recipe" reads back, besides the input's hash.
-FIELDS = ("prompt", "seed", "engine", "model", "ratio", "public_figure_threshold", "trim_start", "keyframes")
+FIELDS = ("prompt", "seed", "engine", "model", "ratio", "public_figure_threshold", "trim_start", "keyframes", "options")
 
 
 def build_recipe(
@@ -22,6 +22,7 @@ def build_recipe(
     input_sha256: str,
     trim_start: float | None = None,
     keyframes: Sequence[dict] | None = None,
+    options: dict | None = None,
 ) -> dict:
     """Return an edit's recipe; the part sent and its keyframes are there only for engines that take them."""
     recipe = {
@@ -37,4 +38,6 @@ def build_recipe(
         recipe["trim_start"] = f"{trim_start:g}"
     if keyframes is not None:
         recipe["keyframes"] = [dict(k) for k in keyframes]
+    if options:
+        recipe["options"] = dict(options)
     return recipe

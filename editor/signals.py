@@ -21,7 +21,7 @@ def _after_commit(*names: str) -> None:
 
 @receiver(post_delete, sender=Clip)
 def clip_deleted(sender, instance: Clip, **kwargs) -> None:
-    _after_commit(instance.file, instance.poster)
+    _after_commit(instance.file, instance.poster, instance.master)
 
 
 @receiver(post_delete, sender=Reference)

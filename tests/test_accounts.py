@@ -216,7 +216,8 @@ def _run_to_the_end(edit: Edit) -> Edit:
 @pytest.mark.parametrize("outcome, cost, spent", [("SUCCEEDED", 12, 12), ("FAILED", 0, 0), ("SUCCEEDED", None, 15)])
 def test_a_reservation_is_settled_on_the_cost_the_provider_reports(db, runway, small_clip, outcome, cost, spent):
     user = _member("settled", 100)
-    runway.next_plans.append(TaskPlan(steps=(), outcome=outcome, failure_code="INTERNAL", cost=cost))
+    # None: a provider (or an older API version) that reports no cost.
+    runway.next_plans.append(TaskPlan(steps=(), outcome=outcome, failure_code="INTERNAL", cost=cost, report_cost=cost is not None))
     edit = _run_to_the_end(_ask(_project(user, small_clip)))
     assert edit.status == Status[outcome]
     assert credits.spent_this_month(user) == spent

@@ -195,5 +195,106 @@ def test_an_administrator_sets_an_allowance_and_the_edit_form_shows_what_is_left
         page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
         page.select_option("#id_engine", "runway")
         page.wait_for_selector("[data-allowance] >> text=500 of 500 credits left this month")
-        assert "Estimated cost: $0.75" in page.inner_text("#edit-estimate")
+        # aleph2 is the default model: 5.28 s of the clip, 6 whole seconds at 28 credits.
+        assert "Estimated cost: $1.68" in page.inner_text("#edit-estimate")
         page.screenshot(path=str(ARTIFACTS / "allowance.png"), full_page=True)
+
+
+def test_aleph2_outpaints_with_keyframes_delivers_prores_and_gemini_runs_too(
+    browser_page, live_server, private_media, monkeypatch, settings
+):
+    """A new user's aleph2 edit against the fake Runway: two keyframes in edit windows, outpainted to
+    9:16, delivered as ProRes; it plays as a proxy beside the original, downloads as .mov and shows
+    the estimated and charged credits. A gemini_omni_flash edit of the same clip runs too."""
+    from editor.models import Reference
+    from tests.fakes import FakeProvider, TaskPlan
+    from tests.fakes.studio import RUNWAY_TEST_KEY, use_fake, worker_settings_env
+
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with FakeProvider("runway", api_key=RUNWAY_TEST_KEY) as fake:
+        use_fake(settings, fake)
+        fake.default_plan = TaskPlan(steps=(("RUNNING", 0.5),))
+        worker = start_worker(private_media, worker_id="remote-browser", extra_env=worker_settings_env(fake))
+        try:
+            from django.contrib.auth import get_user_model
+
+            get_user_model().objects.create_superuser("director", password="a-long-passphrase-9")
+            page.goto(live_server.url + "/accounts/login/")
+            page.fill("#id_username", "director")
+            page.fill("#id_password", "a-long-passphrase-9")
+            page.click("button[type=submit]")
+            page.wait_for_url(live_server.url + "/")
+            page.click("text=New project")
+            page.set_input_files("#id_file", str(DATA / "bigbuckbunny_720p_5s.mp4"))
+            page.click("#upload-form button[type=submit]")
+            page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
+            project_url = page.url
+            for _ in range(2):
+                page.set_input_files("#id_image", str(DATA / "chelsea_cat.png"))
+                page.click("form[action$='/references/'] button[type=submit]")
+                page.wait_for_load_state()
+            first, second = Reference.objects.order_by("pk")
+
+            page.select_option("#id_engine", "runway")
+            assert page.input_value("#id_model") == "aleph2"
+            # Only aleph2's controls show: its framings, output formats; no length or resolution.
+            assert page.is_visible("[data-model-control=formats]") and not page.is_visible("[data-model-control=durations]")
+            page.select_option("#id_framing", "outpaint")
+            assert not page.is_visible("[data-ratio='1280:720']")
+            page.check("input[name=ratio][value='9:16']")
+            page.select_option("#id_output_format", "prores")
+            page.wait_for_selector("#edit-estimate >> text=ProRes (.mov) adds 5 a second")
+            assert "(198 credits)" in page.inner_text("#edit-estimate")
+            page.fill("#id_prompt", "turn the sky violet at dusk")
+            for reference, (at, start, end) in ((first, ("1", "0", "2")), (second, ("0.8", "3", "5"))):
+                page.check(f"input[name=references][value='{reference.pk}']")
+                if reference == second:
+                    page.select_option(f"select[name=keyframe_pin_{reference.pk}]", "at")
+                page.fill(f"input[name=keyframe_at_{reference.pk}]", at)
+                page.fill(f"input[name=keyframe_from_{reference.pk}]", start)
+                page.fill(f"input[name=keyframe_to_{reference.pk}]", end)
+            page.screenshot(path=str(ARTIFACTS / "aleph2-form.png"), full_page=True)
+            page.click("#edit-form button[type=submit]")
+            page.wait_for_selector(".edit-status.status-succeeded", timeout=180_000)
+            page.wait_for_selector(".edit-card >> text=charged 140 credits", timeout=10_000)
+            card = page.inner_text(".edit-card")
+            assert "outpaint 9:16" in card and "est. $1.98 (198 credits)" in card and "provider's estimate 140 credits" in card
+            body = fake.creates[0].json
+            assert body["targetAspectRatio"] == "9:16" and body["outputFormat"] == "prores"
+            assert [k.get("range") for k in body["keyframes"]] == [
+                {"start_seconds": 0, "end_seconds": 2},
+                {"start_seconds": 3, "end_seconds": 5},
+            ]
+            page.screenshot(path=str(ARTIFACTS / "aleph2-done.png"), full_page=True)
+
+            # The master downloads as the .mov it came as; the players show the H.264 proxy.
+            download = page.locator("[data-master-download]")
+            assert "ProRes 4444" in download.inner_text()
+            reply = page.request.get(live_server.url + download.get_attribute("href"))
+            assert reply.headers["content-type"] == "video/quicktime"
+            assert re.search(r'filename="edit-\d+\.mov"', reply.headers["content-disposition"])
+            assert reply.body() == fake.master_bytes("prores")
+            page.click(".edit-card >> text=Compare")
+            page.wait_for_selector("video")
+            assert _plays(page, "video[data-role=a]") and _plays(page, "video[data-role=b]")
+            page.screenshot(path=str(ARTIFACTS / "aleph2-compare.png"), full_page=True)
+
+            # gemini_omni_flash on the same clip: a prompt only, no seed or ratio controls.
+            page.goto(project_url)
+            page.select_option("#id_engine", "runway")
+            page.select_option("#id_model", "gemini_omni_flash")
+            assert not page.is_visible("[data-model-control=seed]") and not page.is_visible("[data-ratio-picker]")
+            page.wait_for_selector("#edit-estimate >> text=no published price")
+            page.fill("#id_prompt", "make it a rainy night")
+            page.click("#edit-form button[type=submit]")
+            page.wait_for_function("document.querySelectorAll('.edit-status.status-succeeded').length == 2", timeout=180_000)
+            assert fake.creates[1].json["model"] == "gemini_omni_flash"
+            assert set(fake.creates[1].json) == {"model", "videoUri", "promptText"}
+            assert Edit.objects.filter(model="gemini_omni_flash", charged_credits=100).exists()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "gemini-done.png"), full_page=True)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=20)

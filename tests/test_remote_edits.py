@@ -265,13 +265,14 @@ def test_the_create_body_matches_the_contract_field_by_field(long_project, runwa
 def test_an_aleph2_body_carries_keyframes_pinned_in_the_sent_clip(long_project, runway, queue, cat_png, tmp_path):
     first, second = (add_reference(long_project, upload_of(cat_png, content_type="image/png")) for _ in range(2))
     keyframes = ({"reference": first.pk, "seconds": 0.0}, {"reference": second.pk, "seconds": 2.5})
-    edit = ask(long_project, [first, second], model="aleph2", keyframes=keyframes, ratio="960:960")
+    edit = ask(long_project, [first, second], model="aleph2", keyframes=keyframes, ratio="960:960", options={"framing": "crop"})
     queue.run("run_edit_task")
     edit.refresh_from_db()
     assert edit.status == Status.WAITING, edit.error_message
     [create] = runway.creates
     body = create.json
-    assert set(body) == {"model", "promptText", "videoUri", "seed", "keyframes", "ratio", "contentModeration"}
+    # Cropped here to the ratio, so aleph2's deprecated `ratio` is not sent.
+    assert set(body) == {"model", "promptText", "videoUri", "seed", "keyframes", "contentModeration", "outputFormat"}
     assert body["model"] == "aleph2"
     assert [k["seconds"] for k in body["keyframes"]] == [0.0, 2.5]
     for keyframe in body["keyframes"]:
@@ -413,7 +414,7 @@ def test_a_worker_lost_between_the_create_and_saving_the_id_needs_attention_not_
     # A worker claimed the run, sent the create, and died before it could save the task id.
     queue.pending("run_edit_task")[0].claim("dead-worker")
     with RemoteClient(runway.remote_config()) as client:
-        client.create_video_to_video(build_body("gen4_aleph", PROMPT, "data:video/mp4;base64,AAAA", ratio="640:480", seed=1))
+        client.create_video_to_video(build_body("gen4_aleph", PROMPT, "data:video/mp4;base64,AAAA", ratio="640:480", seed=1)).id
     stale = timezone.now() - timedelta(seconds=settings.ALEPH_STALE_SECONDS + 1)
     Edit.objects.filter(pk=edit.pk).update(
         status=Status.SUBMITTING, run_token="dead", attempts=1, started_at=stale, heartbeat_at=stale, remote_submitted_at=stale

@@ -60,7 +60,11 @@ def test_with_a_key_runway_and_its_models_are_offered_and_the_key_is_never_shown
     response = owner_client.get(reverse("project_detail", args=[project.pk]))
     form = response.context["form"]
     assert [value for value, _ in form.fields["engine"].choices] == ["local", "runway"]
-    assert [value for value, _ in form.fields["model"].choices] == ["gen4_aleph", "aleph2"]
+    choices = dict(form.fields["model"].choices)
+    assert list(choices) == ["aleph2", "gen4_aleph", "gemini_omni_flash", "seedance2", "seedance2_fast", "seedance2_mini", "seedance2_5", "hailuo3"]
+    # aleph2 comes first; gen4_aleph says it may be gone from newer accounts.
+    assert form.fields["model"].initial == "aleph2"
+    assert "may be unavailable on newer Runway accounts" in choices["gen4_aleph"]
     body = response.content.decode()
     assert KEY not in body and KEY[:20] not in body
 
@@ -239,8 +243,8 @@ def test_the_estimate_sends_only_what_the_price_depends_on_and_is_rendered_with_
     ).content.decode()
     # The first price is on the page itself (no request needed, and none without JavaScript)...
     assert "Estimated cost: $0.15" in body and "hx-trigger=\"load" not in body
-    # ...and a change asks for the price with the four fields it depends on, never the prompt or the mask.
-    assert 'hx-params="engine,model,input_clip,trim_start"' in body
+    # ...and a change asks for the price with the fields it depends on, never the prompt or the mask.
+    assert 'hx-params="engine,model,input_clip,trim_start,output_format"' in body
     assert "<noscript>" in body and "Runway gen4_aleph $0.15" in body
 
 
@@ -262,7 +266,7 @@ def test_copy_settings_carries_model_start_and_keyframes(owner_client, owner, bu
     form = copied.context["form"]
     assert (form.initial["engine"], form.initial["model"], form.initial["trim_start"]) == ("runway", "aleph2", 0.5)
     body = copied.content.decode()
-    assert f'name="keyframe_at_{second.pk}" min="0" step="0.1" value="3"' in body
+    assert f'name="keyframe_at_{second.pk}" min="0" step="0.01" value="3"' in body
     assert f'name="references" value="{second.pk}" checked' in body
     # What the form would send again is the same edit.
     assert owner_client.post(reverse("edit_create", args=[project.pk]), data).status_code == 302
@@ -278,7 +282,7 @@ def test_a_pasted_recipe_brings_its_keyframes(owner_client, project, runway, two
               "trim_start": "0", "keyframes": [{"reference": first.pk, "seconds": 0.25}]}
     response = owner_client.get(reverse("project_detail", args=[project.pk]), {"recipe": json.dumps(recipe)})
     body = response.content.decode()
-    assert f'name="keyframe_at_{first.pk}" min="0" step="0.1" value="0.25"' in body
+    assert f'name="keyframe_at_{first.pk}" min="0" step="0.01" value="0.25"' in body
     assert f'name="references" value="{first.pk}" checked' in body
     assert response.context["form"].initial["model"] == "aleph2"
 
@@ -291,3 +295,117 @@ def test_the_page_script_gets_the_model_catalogue(owner_client, project, runway)
     facts = json.loads(re.search(r'<script id="model-catalog" type="application/json">(.*?)</script>', body).group(1))
     assert facts["models"]["aleph2"]["keyframes"] == 5 and facts["models"]["gen4_aleph"]["references"] == 1
     assert facts["providers"]["cometapi"] == ["gen4_aleph"]
+
+
+# ---------------------------------------------------------------- aleph2's choices on the form
+
+
+@pytest.fixture
+def bunny_project(owner, bunny):
+    from editor.services.projects import create_project_from_upload
+    from tests.conftest import upload_of
+
+    return create_project_from_upload(owner, upload_of(bunny), "Bunny")
+
+
+@pytest.fixture
+def bunny_references(bunny_project, cat_png):
+    from editor.services.projects import add_reference
+    from tests.conftest import upload_of
+
+    return [add_reference(bunny_project, upload_of(cat_png, content_type="image/png")) for _ in range(2)]
+
+
+def _aleph2(project, references, **overrides):
+    data = _form(project, model="aleph2", ratio="", prompt="turn the sky violet", references=[r.pk for r in references])
+    data.update(overrides)
+    return data
+
+
+def test_keyframes_pinned_by_time_and_position_with_edit_windows(owner_client, bunny_project, runway, bunny_references):
+    project = bunny_project
+    first, second = bunny_references
+    data = _aleph2(project, bunny_references, framing="outpaint", ratio="9:16", output_format="prores", prores_profile="422 HQ")
+    data |= {f"keyframe_at_{first.pk}": "1.5", f"keyframe_from_{first.pk}": "1", f"keyframe_to_{first.pk}": "3"}
+    data |= {f"keyframe_pin_{second.pk}": "at", f"keyframe_at_{second.pk}": "0.9", f"keyframe_from_{second.pk}": "3", f"keyframe_to_{second.pk}": "5"}
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
+    assert response.status_code == 302, response.context["form"].errors
+    edit = Edit.objects.get()
+    assert edit.keyframes == [
+        {"reference": first.pk, "seconds": 1.5, "range": [1, 3]},
+        {"reference": second.pk, "at": 0.9, "range": [3, 5]},
+    ]
+    assert (edit.ratio, edit.options) == ("9:16", {"framing": "outpaint", "output_format": "prores", "prores_profile": "422 HQ"})
+    # The estimate carries ProRes's surcharge: 5.28 s (6 whole seconds) at 28 + 5 credits a second.
+    assert edit.cost_credits == 198
+    # "Copy settings" brings every one of them back.
+    form = owner_client.get(f"{reverse('project_detail', args=[project.pk])}?{edit.settings_query()}").context["form"]
+    assert (form.initial["framing"], form.initial["ratio"], form.initial["output_format"]) == ("outpaint", "9:16", "prores")
+    assert form.initial["keyframe_times"][f"keyframe_pin_{second.pk}"] == "at"
+    assert form.initial["keyframe_times"][f"keyframe_to_{first.pk}"] == "3"
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"keyframe_from_A": "1", "keyframe_to_A": "3", "keyframe_at_A": "2"}, "every keyframe an edit window, or none"),
+        ({"keyframe_from_A": "0", "keyframe_to_A": "1", "keyframe_at_A": "2", "keyframe_from_B": "0", "keyframe_to_B": "2"}, "outside its edit window"),
+        ({"keyframe_from_A": "2", "keyframe_to_A": "2", "keyframe_from_B": "0", "keyframe_to_B": "2"}, "its end after its start"),
+        ({"keyframe_from_A": "0", "keyframe_to_A": "9", "keyframe_from_B": "0", "keyframe_to_B": "2"}, "whole seconds from 0 to 6"),
+        ({"keyframe_from_A": "0.5", "keyframe_to_A": "2", "keyframe_from_B": "0", "keyframe_to_B": "2"}, "whole seconds"),
+        ({"keyframe_pin_A": "at", "keyframe_at_A": "1.5"}, "between 0 and 1"),
+        ({"keyframe_at_A": "40"}, "outside the part of the clip"),
+    ],
+)
+def test_the_form_enforces_the_keyframe_rules(owner_client, bunny_project, runway, bunny_references, fields, words):
+    project = bunny_project
+    first, second = bunny_references
+    data = _aleph2(project, bunny_references)
+    data |= {f"keyframe_at_{first.pk}": "0", f"keyframe_at_{second.pk}": "1"}
+    data |= {k.replace("_A", f"_{first.pk}").replace("_B", f"_{second.pk}"): v for k, v in fields.items()}
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
+    assert response.status_code == 400
+    assert words in " ".join(response.context["form"].errors["references"])
+    assert not Edit.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        ({"framing": "outpaint", "ratio": "1280:720"}, "ratio", "Choose one of the ratios aleph2 offers"),
+        ({"model": "gen4_aleph", "framing": "outpaint", "ratio": "9:16"}, "framing", "cannot outpaint"),
+        ({"model": "gen4_aleph", "output_format": "prores", "ratio": "1280:720"}, "output_format", "MP4 only"),
+        ({"model": "hailuo3", "ratio": "9:16", "duration": "40"}, "duration", "5 to 15 s"),
+        ({"model": "gemini_omni_flash", "prompt": ""}, "prompt", "needs a prompt"),
+        ({"model": "aleph2", "prompt": ""}, "prompt", "a prompt or at least one keyframe"),
+        ({"model": "aleph2", "prompt": "x" * 1001}, "prompt", "at most 1000 characters"),
+        ({"engine": "local", "prompt": "x" * 1001}, "prompt", "at most 1000 characters"),
+    ],
+)
+def test_the_form_offers_only_what_the_chosen_model_takes(owner_client, project, runway, overrides, field, words):
+    data = _form(project, model="aleph2", ratio="")
+    data.update(overrides)
+    response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
+    assert response.status_code == 400
+    assert words in " ".join(response.context["form"].errors[field])
+    assert not Edit.objects.exists()
+
+
+def test_a_long_prompt_goes_to_a_model_that_takes_it(owner_client, project, runway):
+    data = _form(project, model="gemini_omni_flash", ratio="", prompt="make it rain " * 200)
+    assert owner_client.post(reverse("edit_create", args=[project.pk]), data).status_code == 302
+    edit = Edit.objects.get()
+    assert len(edit.prompt) > 1000 and edit.options == {"framing": "keep"}
+
+
+def test_the_page_carries_every_models_controls_for_the_script(owner_client, project, runway):
+    import json
+
+    body = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    facts = json.loads(body.split('id="model-catalog" type="application/json">', 1)[1].split("</script>", 1)[0])
+    assert facts["models"]["aleph2"]["framings"] == ["keep", "crop", "outpaint"]
+    assert facts["models"]["aleph2"]["ratios"]["outpaint"] == ["16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9"]
+    assert facts["models"]["hailuo3"]["seed"] is False and facts["models"]["hailuo3"]["resolutions"] == ["768P", "2K"]
+    for control in ("formats", "prores", "modes", "durations", "resolutions", "audio", "reference_videos", "seed", "moderation", "framings"):
+        assert f'data-model-control="{control}"' in body
+    assert 'data-ratio="9:16"' in body and 'data-ratio="adaptive"' in body

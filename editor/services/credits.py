@@ -42,9 +42,12 @@ def month_start(now: datetime | None = None) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def needed(cost: Cost) -> int:
-    """Return the credits an estimate stands for (a price in dollars counts at $0.01 a credit)."""
-    return cost.credits if cost.credits is not None else math.ceil(cost.usd / catalog.CREDIT_USD)
+def needed(cost: Cost) -> int | None:
+    """Return the credits an estimate stands for (a price in dollars counts at $0.01 a credit); None
+    when the price is only known once the provider has created the task."""
+    if cost.credits is not None:
+        return cost.credits
+    return None if cost.usd is None else math.ceil(cost.usd / catalog.CREDIT_USD)
 
 
 def spent_this_month(user=None, now: datetime | None = None) -> int:
@@ -91,6 +94,16 @@ def reserve(edit: Edit, user, credits: int) -> Spend:
         raise RuntimeError("reserve() must run inside the transaction that records the edit")
     Ledger.objects.select_for_update().get_or_create(key=LEDGER_KEY)
     mine = allowance(user)
+    if credits is None:
+        # No price is known before the provider creates the task, so no limit can be kept: such a
+        # model is open only to unlimited accounts on a server without a monthly cap.
+        if mine.limit is not None or settings.ALEPH_MONTHLY_CREDIT_CAP is not None:
+            raise InputError(
+                f"{edit.model} has no published price: what it costs is known only once {edit.get_engine_display()} "
+                "has created the task, so it is open only to accounts with an unlimited allowance on a server "
+                "without a monthly cap. Nothing was sent. Choose aleph2, or ask an administrator."
+            )
+        return Spend.objects.create(user=user, edit=edit, provider=edit.engine, reserved_credits=0)
     if not mine.fits(credits):
         if not mine.limit:
             raise InputError(
@@ -116,6 +129,11 @@ def settle(edit_id: int, credits: int) -> None:
         Spend.objects.filter(pk=open_spend.pk, settled_at__isnull=True).update(
             charged_credits=credits, settled_at=timezone.now()
         )
+
+
+def hold(edit_id: int, credits: int) -> None:
+    """Hold the provider's own estimate for an edit whose price the studio could not know beforehand."""
+    Spend.objects.filter(edit_id=edit_id, settled_at__isnull=True, reserved_credits=0).update(reserved_credits=credits)
 
 
 def release(edit_id: int) -> None:

@@ -52,6 +52,8 @@ class EditSettings:
     model: str = ""
     trim_start: float = 0.0
     keyframes: tuple = ()
+    # The remote model's other choices (see Edit.options).
+    options: dict | None = None
 
 
 def create_edit(
@@ -71,7 +73,14 @@ def create_edit(
         providers.check_can_submit(edit_settings.engine)
         if not providers.offers(edit_settings.engine, edit_settings.model):
             raise InputError(f"Choose a model that {Engine(edit_settings.engine).label} offers.")
-        cost = providers.estimate(edit_settings.engine, edit_settings.model, input_clip.duration, edit_settings.trim_start)
+        cost = providers.estimate(
+            edit_settings.engine,
+            edit_settings.model,
+            input_clip.duration,
+            edit_settings.trim_start,
+            output_format=(edit_settings.options or {}).get("output_format", "mp4"),
+            clip_size=(input_clip.width, input_clip.height),
+        )
         summary, plan = "", []
     else:
         try:
@@ -98,6 +107,7 @@ def create_edit(
                 model=edit_settings.model,
                 trim_start=edit_settings.trim_start,
                 keyframes=list(edit_settings.keyframes),
+                options=dict(edit_settings.options or {}) if edit_settings.engine != Engine.LOCAL else {},
                 summary=summary[:500],
                 plan=plan,
                 cost_credits=cost.credits if cost else None,
@@ -143,6 +153,7 @@ def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
             model=edit.model,
             trim_start=edit.trim_start,
             keyframes=tuple(edit.keyframes),
+            options=dict(edit.options or {}),
         ),
         list(edit.references.all()),
         mask_png=read_stored(edit.mask) if edit.mask else None,

@@ -181,16 +181,24 @@ def register_clip(
     source_edit: Edit | None = None,
     staged: Staged,
     poster: Path | None = None,
+    master: Path | None = None,
+    master_info=None,
 ) -> Clip:
     """Store a probed local video and its poster (drawn here unless given), staged so they go if the
-    change does not commit."""
+    change does not commit. A result delivered in a master format keeps that file too (`local` is
+    then its proxy)."""
     with tempfile.TemporaryDirectory(prefix="aleph-poster-") as tmp:
         if poster is None:
             poster = Path(tmp) / "poster.jpg"
             media.extract_poster(local, poster)
         video_name = staged.save(local, new_storage_name("clips", local.suffix.lower() or ".mp4"))
         poster_name = staged.save(poster, new_storage_name("posters", ".jpg"))
+        master_name = staged.save(master, new_storage_name("masters", master.suffix.lower())) if master else ""
     return Clip.objects.create(
+        master=master_name,
+        master_type=master_info.content_type if master else "",
+        master_label=master_info.label[:100] if master else "",
+        master_size=master.stat().st_size if master else None,
         project=project,
         source_edit=source_edit,
         file=video_name,

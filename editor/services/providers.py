@@ -55,7 +55,7 @@ def model_choices() -> list[tuple[str, str]]:
     seen: list[str] = []
     for provider in configured_providers():
         seen += [m for m in catalog.PROVIDERS[provider].models if m not in seen]
-    return [(m, m) for m in seen]
+    return [(m, f"{m} — {catalog.MODELS[m].note}" if catalog.MODELS[m].note else m) for m in seen]
 
 
 def offers(provider: str, model: str) -> bool:
@@ -137,11 +137,23 @@ def check_can_submit(provider: str) -> None:
         )
 
 
-def estimate(provider: str, model: str, clip_seconds: float, trim_start: float) -> prepare.Cost:
-    """Estimate an edit's cost from the part of the clip the model will get."""
+def estimate(
+    provider: str,
+    model: str,
+    clip_seconds: float,
+    trim_start: float,
+    *,
+    output_format: str = "mp4",
+    clip_size: tuple[int, int] = (0, 0),
+) -> prepare.Cost:
+    """Estimate an edit's cost from the part of the clip the model will get (and the output format's
+    surcharge, which for 10-bit output depends on the size sent)."""
+    width, height = clip_size
+    scale = min(1.0, prepare.KEEP_MAX_SIDE / max(width, height, 1))
+    pixels = int(width * scale) * int(height * scale)
     try:
         seconds = prepare.model_window(model, clip_seconds, trim_start)
-        return prepare.estimate_cost(provider, model, seconds)
+        return prepare.estimate_cost(provider, model, seconds, output_format=output_format, pixels=pixels)
     except EngineError as exc:
         raise InputError(exc.message) from None
 

@@ -22,13 +22,14 @@ from django.utils import timezone
 from editor import media
 from editor.engines.base import EditCancelled, EngineError
 from editor.engines.remote import catalog, prepare
-from editor.engines.remote.body import Keyframe, build_body
+from editor.engines.remote import masters
+from editor.engines.remote.body import Keyframe, Options, build_body
 from editor.engines.remote.client import BACKOFF_CAP, MAX_RETRY_AFTER, NEW_TASK_GRACE, READ_ATTEMPTS, RemoteClient
 from editor.engines.remote.errors import ErrorKind, RemoteError
 from editor.engines.remote.failures import describe_failure
 from editor.engines.remote.parse import TaskStatus
 from editor.errors import Refusal
-from editor.models import DOWNLOAD_LIMIT, POLL_GRACE, TIME_LIMITS, Edit, Status
+from editor.models import DOWNLOAD_LIMIT, POLL_GRACE, TIME_LIMITS, Clip, Edit, Status
 # Services import one another as modules (names are looked up when called): the tasks that call
 # the services are imported by the queue the services use, so the modules load in a circle.
 from editor.services import credits, projects, providers, queue
@@ -84,13 +85,22 @@ def run_remote_edit(edit: Edit) -> None:
 def _submit(edit: Edit, client: RemoteClient, body: dict, token: str) -> None:
     """Send the create once, save the task id at once, and schedule the first poll."""
     try:
-        task_id = client.create_video_to_video(body)
+        created = client.create_video_to_video(body)
     except RemoteError as exc:
         _create_failed(edit, token, exc)
         return
+    task_id = created.id
     if Edit.objects.move(
-        edit.pk, Status.SUBMITTING, Status.WAITING, token=token, remote_task_id=task_id, heartbeat_at=timezone.now()
+        edit.pk,
+        Status.SUBMITTING,
+        Status.WAITING,
+        token=token,
+        remote_task_id=task_id,
+        provider_estimate_credits=created.estimated_credits,
+        heartbeat_at=timezone.now(),
     ):
+        if created.estimated_credits is not None:
+            credits.hold(edit.pk, created.estimated_credits)
         log.info("edit %s: submitted to %s as task %s", edit.pk, edit.engine, task_id)
         queue.poll_remote(edit.pk, 0)
         return
@@ -101,9 +111,11 @@ def _submit(edit: Edit, client: RemoteClient, body: dict, token: str) -> None:
 
 def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
     spec = catalog.MODELS[edit.model]
+    options = edit.options or {}
+    framing = options.get("framing") or spec.framings[0]
     with local_copy(edit.input_clip.file) as source:
         video = prepare.prepare_video(
-            source, tmp, model=edit.model, ratio=edit.ratio, trim_start=edit.trim_start, provider=edit.engine
+            source, tmp, model=edit.model, ratio=edit.ratio, trim_start=edit.trim_start, provider=edit.engine, framing=framing
         )
     video_uri = _uri(video, client)
     references = list(edit.references.all())
@@ -118,9 +130,14 @@ def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
         reference = by_pk.get(pinned.get("reference"))
         if reference is None:
             raise EngineError("keyframe_missing", "A keyframe image of this edit was deleted; ask for the edit again.")
-        # The sent clip can end a frame short of the window the time was checked against.
-        seconds = min(float(pinned["seconds"]), video.duration or 0.0)
-        keyframes.append(Keyframe(seconds, _image_uri(reference, client, tmp, f"keyframe{n}", spec)))
+        uri = _image_uri(reference, client, tmp, f"keyframe{n}", spec)
+        window = tuple(pinned["range"]) if pinned.get("range") else None
+        if "at" in pinned:
+            keyframes.append(Keyframe(uri, at=float(pinned["at"]), window=window))
+        else:
+            # The sent clip can end a frame short of the window the time was checked against.
+            seconds = min(float(pinned["seconds"]), video.duration or 0.0)
+            keyframes.append(Keyframe(uri, seconds=seconds, window=window))
     return build_body(
         edit.model,
         edit.prompt,
@@ -128,10 +145,47 @@ def _prepared_body(edit: Edit, client: RemoteClient, tmp: Path) -> dict:
         ratio=edit.ratio,
         seed=edit.seed,
         reference_uris=reference_uris,
+        reference_video_uris=_reference_videos(edit, spec, client, tmp, video.duration or 0.0),
         keyframes=keyframes,
         public_figure_threshold=edit.public_figure_threshold,
         video_seconds=video.duration,
+        options=Options(
+            framing=framing,
+            output_format=options.get("output_format") or "mp4",
+            prores_profile=options.get("prores_profile") or "",
+            duration=options.get("duration"),
+            resolution=options.get("resolution") or "",
+            audio=options.get("audio"),
+            mode=options.get("mode") or "",
+        ),
     )
+
+
+def _reference_videos(edit: Edit, spec: catalog.Model, client: RemoteClient, tmp: Path, input_seconds: float) -> list[str]:
+    """Prepare the project's other clips the edit sends as reference videos, within the model's
+    combined length (the input counts towards it)."""
+    wanted = (edit.options or {}).get("reference_clips") or []
+    clips = {c.pk: c for c in Clip.objects.filter(project_id=edit.project_id, pk__in=wanted)}
+    budget = spec.reference_video_seconds - input_seconds
+    uris = []
+    for n, pk in enumerate(wanted):
+        clip = clips.get(pk)
+        if clip is None:
+            raise EngineError("reference_missing", "A reference video of this edit was deleted; ask for the edit again.")
+        seconds = min(clip.duration, budget)
+        if seconds < 1:
+            raise EngineError(
+                "references_too_long",
+                f"{spec.name} takes {spec.reference_video_seconds:g} s of video in all, the input included; "
+                "untick a reference video or send a shorter part.",
+            )
+        with local_copy(clip.file) as source:
+            prepared = prepare.prepare_video(
+                source, tmp, model=edit.model, ratio="", provider=edit.engine, framing="keep", duration=seconds, name=f"refvideo{n}"
+            )
+        budget -= prepared.duration or seconds
+        uris.append(_uri(prepared, client))
+    return uris
 
 
 def _image_uri(reference, client: RemoteClient, tmp: Path, name: str, spec: catalog.Model) -> str:
@@ -156,8 +210,16 @@ def _create_failed(edit: Edit, token: str, exc: RemoteError) -> None:
         return
     if exc.kind in (ErrorKind.CONNECTION, ErrorKind.UNAVAILABLE) or (exc.status or 0) >= 500:
         providers.record_provider_failure(edit.engine)
-    # A refused create made no task: nothing is billed.
-    if Edit.objects.fail(edit.pk, Status.SUBMITTING, exc.code, exc.message, token=token):
+    # A refused create made no task: nothing is billed. The provider's objections are listed one by one.
+    message, notes = exc.message, []
+    if exc.issues:
+        count = len(exc.issues)
+        message = (
+            f"{providers.label(edit.engine)} refused {count} setting{'s' if count > 1 else ''} of this edit, listed below. "
+            "Nothing was created or billed: change them and submit again."
+        )
+        notes = list(exc.issues)
+    if Edit.objects.fail(edit.pk, Status.SUBMITTING, exc.code, message, token=token, notes=notes):
         credits.release(edit.pk)
 
 
@@ -173,6 +235,7 @@ def poll_remote_edit(edit_id: int) -> None:
     try:
         with providers.client_for(edit.engine) as client:
             task = client.get_task(edit.remote_task_id)
+            Edit.objects.record_cost(edit.pk, estimate=task.estimated_credits, charged=task.cost_credits)
             if task.status == TaskStatus.SUCCEEDED:
                 if task.cost_credits is not None:
                     credits.settle(edit.pk, task.cost_credits)
@@ -258,18 +321,27 @@ def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> Non
         Edit.objects.fail(edit.pk, Status.DOWNLOADING, "empty_output", message)
         return
     with tempfile.TemporaryDirectory(prefix="aleph-output-") as tmp:
-        local = Path(tmp) / "result.mp4"
+        delivered = Path(tmp) / "delivered"
         try:
             with staged_files() as staged:
-                _download(client, task, local)
-                media.probe(local)
-                # Every result carries its recipe: copy the provider's streams into an MP4 that says
-                # how it was made (prompt, seed, engine, model, ratio, threshold, input's SHA-256).
+                _download(client, task, delivered)
+                master = masters.inspect_master(delivered)
                 labelled = Path(tmp) / "labelled.mp4"
-                media.remux_with_metadata(local, labelled, {"comment": edit.recipe_json()})
+                # Every result carries its recipe (prompt, seed, engine, model, ratio, threshold, input's
+                # SHA-256). An H.264 MP4 is kept as it came with that label; a master format is kept
+                # byte for byte and the players get an H.264 proxy made from it.
+                recipe = {"comment": edit.recipe_json()}
+                kept = None
+                if master.kind == "mp4":
+                    media.remux_with_metadata(delivered, labelled, recipe)
+                else:
+                    kept = delivered.rename(Path(tmp) / f"master{master.extension}")
+                    masters.make_proxy(kept, master, labelled, fps=_sent_fps(edit), metadata=recipe)
                 info = media.probe(labelled)
                 with transaction.atomic():
-                    projects.register_clip(edit.project, labelled, info, source_edit=edit, staged=staged)
+                    projects.register_clip(
+                        edit.project, labelled, info, source_edit=edit, staged=staged, master=kept, master_info=master
+                    )
                     if not Edit.objects.finish(edit.pk, Status.DOWNLOADING, summary=_summary(edit)):
                         # Cancelled while downloading: keep nothing.
                         raise EditCancelled()
@@ -278,13 +350,18 @@ def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> Non
             providers.record_provider_success(edit.engine)
         except EditCancelled:
             pass
-        except (RemoteError, media.MediaError) as exc:
+        except (RemoteError, media.MediaError, EngineError) as exc:
             if isinstance(exc, RemoteError) and (exc.retryable or exc.kind.passing):
                 # Back to waiting: the next poll reads the task again and retries the download.
                 Edit.objects.move(edit.pk, Status.DOWNLOADING, Status.WAITING)
                 _try_later(edit, next_poll, f"the result of this task could not be downloaded from {providers.label(edit.engine)}")
             else:
                 Edit.objects.fail(edit.pk, Status.DOWNLOADING, getattr(exc, "code", "media"), exc.message)
+
+
+def _sent_fps(edit: Edit) -> float:
+    """Return the frame rate of the clip that was sent (a PNG sequence carries none of its own)."""
+    return min(float(edit.input_clip.fps or 25), float(prepare.MAX_FPS))
 
 
 def _download(client: RemoteClient, task, local: Path) -> None:
@@ -301,7 +378,12 @@ def _download(client: RemoteClient, task, local: Path) -> None:
 
 
 def _summary(edit: Edit) -> str:
-    return f"{providers.label(edit.engine)} {edit.model} · {edit.ratio} · seed {edit.seed}"
+    parts = [f"{providers.label(edit.engine)} {edit.model}", edit.shape_text]
+    if catalog.MODELS[edit.model].takes_seed:
+        parts.append(f"seed {edit.seed}")
+    if edit.output_format != "mp4":
+        parts.append(catalog.OUTPUT_FORMATS[edit.output_format][0])
+    return " · ".join(parts)
 
 
 # ---------------------------------------------------------------- cancel, retry, reaper

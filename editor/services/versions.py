@@ -42,6 +42,10 @@ class Tree:
     more: More | None
     edit_count: int
     cost_usd: object
+    # The studio's estimates, the provider's estimates and what the provider charged, in credits.
+    estimated_credits: int | None = None
+    provider_estimated_credits: int | None = None
+    charged_credits: int | None = None
 
 
 def version_tree(project: Project, input_clip_id: int | None = None, offset: int = 0) -> Tree:
@@ -70,8 +74,14 @@ def version_tree(project: Project, input_clip_id: int | None = None, offset: int
     root = input_clip_id if input_clip_id is not None else getattr(project.original, "pk", None)
     nodes, more = walk(root, offset, 0) if root is not None else ([], None)
     _load_cards(nodes)
-    totals = project.edits.aggregate(count=Count("pk"), cost=Sum("cost_usd"))
-    return Tree(nodes, more, totals["count"], totals["cost"])
+    totals = project.edits.aggregate(
+        count=Count("pk"),
+        cost=Sum("cost_usd"),
+        estimated=Sum("cost_credits"),
+        provider=Sum("provider_estimate_credits"),
+        charged=Sum("charged_credits"),
+    )
+    return Tree(nodes, more, totals["count"], totals["cost"], totals["estimated"], totals["provider"], totals["charged"])
 
 
 def _load_cards(nodes: list[Node]) -> None:

@@ -41,6 +41,7 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                     model=data["model"],
                     trim_start=data["trim_start"],
                     keyframes=tuple(data["keyframes"]),
+                    options=data["options"],
                 ),
                 list(data["references"]),
                 mask_png=data["mask"],

@@ -13,21 +13,31 @@ from editor.models import Clip, Reference
 from editor.serving import serve_stored_file
 
 
-def clip_download_name(clip: Clip) -> str:
+def clip_download_name(clip: Clip, *, proxy: bool = False) -> str:
+    """Name a download after what it is; a master keeps its real extension (.mov, .zip)."""
     stem = "original" if clip.is_original else f"edit-{clip.source_edit_id}"
-    return stem + Path(clip.file).suffix
+    if proxy and clip.master:
+        return f"{stem}-proxy{Path(clip.file).suffix}"
+    return stem + Path(downloaded_file(clip)).suffix
+
+
+def downloaded_file(clip: Clip) -> str:
+    """Return the stored file a download gives: the master as delivered, where there is one."""
+    return clip.master or clip.file
 
 
 @require_safe
 @login_required
 def clip_media(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-    if kind not in ("video", "poster", "download"):
+    if kind not in ("video", "poster", "download", "proxy"):
         raise Http404("No such media.")
     clip = get_object_or_404(Clip, pk=pk, project__owner=request.user)
     if kind == "poster":
         return serve_stored_file(request, clip.poster)
     if kind == "download":
-        return serve_stored_file(request, clip.file, download_name=clip_download_name(clip))
+        return serve_stored_file(request, downloaded_file(clip), download_name=clip_download_name(clip))
+    if kind == "proxy":
+        return serve_stored_file(request, clip.file, download_name=clip_download_name(clip, proxy=True))
     return serve_stored_file(request, clip.file)
 
 

@@ -168,6 +168,7 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
         "project": project,
         "original": original,
         "project_cost": tree.cost_usd,
+        "project_credits": (tree.estimated_credits, tree.provider_estimated_credits, tree.charged_credits),
         "paused": providers.paused_providers(),
         "tree": tree,
         "edit_count": tree.edit_count,
@@ -177,13 +178,24 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
         "ratio_icons": {r: forms.ratio_icon(r) for r, _ in form.fields["ratio"].choices},
         "expiry_choices": forms.SHARE_EXPIRY_CHOICES,
         "catalog": catalog.page_facts(),
+        # The per-model controls, each shown only for a model that takes it (studio.js reads the catalogue).
+        "model_controls": [
+            ("output_format", "formats"),
+            ("prores_profile", "prores"),
+            ("mode", "modes"),
+            ("duration", "durations"),
+            ("resolution", "resolutions"),
+            ("audio", "audio"),
+            ("reference_clips", "reference_videos"),
+        ],
         "price_list": price_list(input_clip),
         **estimate_context(
             request.user,
             engine=chosen.get("engine") or Engine.LOCAL,
-            model=chosen.get("model") or "",
+            model=chosen.get("model") or (catalog.DEFAULT_MODEL if chosen.get("engine") not in (None, "", Engine.LOCAL) else ""),
             input_clip=input_clip,
             trim_start=_seconds(chosen.get("trim_start")),
+            output_format=chosen.get("output_format") or "mp4",
         ),
         **project_service.upload_limits(),
     }
@@ -197,7 +209,7 @@ def _seconds(value) -> float:
         return 0.0
 
 
-def estimate_context(user, *, engine=None, model=None, input_clip=None, trim_start=None) -> dict:
+def estimate_context(user, *, engine=None, model=None, input_clip=None, trim_start=None, output_format="mp4") -> dict:
     """Return what the cost line of the edit form shows for an engine, model, input and start, with
     what the user's allowance has left."""
     context: dict = {"engine": engine or Engine.LOCAL}
@@ -208,12 +220,24 @@ def estimate_context(user, *, engine=None, model=None, input_clip=None, trim_sta
     context["server_left"] = credits.server_left()
     if model and input_clip:
         try:
-            context["cost"] = cost = providers.estimate(context["engine"], model, input_clip.duration, trim_start or 0.0)
+            spec = catalog.MODELS.get(model)
+            context["cost"] = cost = providers.estimate(
+                context["engine"],
+                model,
+                input_clip.duration,
+                trim_start or 0.0,
+                output_format=output_format if spec and output_format in spec.output_formats else "mp4",
+                clip_size=(input_clip.width, input_clip.height),
+            )
         except Refusal as exc:
             context["problem"] = exc.message
         else:
             needed = credits.needed(cost)
-            context["fits"] = mine.fits(needed) and (context["server_left"] is None or needed <= context["server_left"])
+            if needed is None:
+                # Known only once the provider has created the task: only unlimited accounts may send it.
+                context["fits"] = mine.limit is None and context["server_left"] is None
+            else:
+                context["fits"] = mine.fits(needed) and (context["server_left"] is None or needed <= context["server_left"])
     context["credits"] = providers.credit_balance(context["engine"])
     context["paused_until"] = providers.breaker_paused_until(context["engine"])
     return context
@@ -225,7 +249,8 @@ def price_list(input_clip: Clip | None) -> list[tuple[str, str, object]]:
     for provider in providers.configured_providers() if input_clip else []:
         for model in catalog.PROVIDERS[provider].models:
             try:
-                rows.append((providers.label(provider), model, providers.estimate(provider, model, input_clip.duration, 0.0)))
+                cost = providers.estimate(provider, model, input_clip.duration, 0.0, clip_size=(input_clip.width, input_clip.height))
+                rows.append((providers.label(provider), model, cost))
             except Refusal:
                 continue
     return rows

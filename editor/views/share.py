@@ -18,7 +18,7 @@ from editor.models import ShareLink
 from editor.services import sharing
 from editor.serving import serve_stored_file
 from editor.views.common import absolute_url, owned_edit
-from editor.views.files import clip_download_name
+from editor.views.files import clip_download_name, downloaded_file
 
 SHARE_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
@@ -112,7 +112,7 @@ def share_media(request: HttpRequest, link: ShareLink, token: str, kind: str) ->
     if kind == "poster":
         return serve_stored_file(request, result.poster, cache=NO_STORE)
     if kind == "download":
-        return serve_stored_file(request, result.file, download_name=clip_download_name(result), cache=NO_STORE)
+        return serve_stored_file(request, downloaded_file(result), download_name=clip_download_name(result), cache=NO_STORE)
     if kind == "original" and link.show_original:
         return serve_stored_file(request, link.edit.project.original.file, cache=NO_STORE)
     return _missing(request)

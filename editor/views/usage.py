@@ -22,6 +22,8 @@ def account(request: HttpRequest) -> HttpResponse:
             succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
             usd=Sum("cost_usd"),
             credits=Sum("cost_credits"),
+            provider_estimate=Sum("provider_estimate_credits"),
+            charged=Sum("charged_credits"),
         )
         .order_by("engine")
     )
@@ -34,8 +36,16 @@ def account(request: HttpRequest) -> HttpResponse:
         }
         for provider in providers.configured_providers()
     ]
+    # The latest paid edits, with what was estimated and what was charged for each.
+    paid = (
+        Edit.objects.filter(project__owner=request.user)
+        .exclude(engine=Engine.LOCAL)
+        .select_related("project")
+        .order_by("-created_at")[:20]
+    )
     context = {
         "rows": rows,
+        "paid": paid,
         "total_usd": sum((row["usd"] or 0) for row in rows),
         "providers": remote,
         "allowance": credits.allowance(request.user),

@@ -213,23 +213,30 @@ document.addEventListener("click", function (e) {
 });
 
 // Remote engines: show model and trim only when a remote engine is chosen, offer only the models
-// that engine has, and keyframe times only for a model that takes keyframes (the model catalogue
-// comes from the server as JSON). The trim slider seeks the source video so the user sees where the
-// sent window starts.
+// that engine has, and only the controls the chosen model takes: its framings and ratios, seed,
+// moderation, output formats, length, resolution, sound, mode, reference videos and keyframe times
+// (the model catalogue comes from the server as JSON). The trim slider seeks the source video so
+// the user sees where the sent window starts.
 document.addEventListener("DOMContentLoaded", function () {
   var form = document.getElementById("edit-form");
   var facts = document.getElementById("model-catalog");
   if (!form) return;
-  var catalog = facts ? JSON.parse(facts.textContent) : { models: {}, providers: {} };
+  var catalog = facts ? JSON.parse(facts.textContent) : { models: {}, providers: {}, local_ratios: [] };
   var engine = form.querySelector("[name=engine]");
-  var remote = form.querySelector("[data-remote-only]");
+  var remote = form.querySelectorAll("[data-remote-only]");
   var slider = form.querySelector("[data-trim-slider]");
   var input = form.querySelector("[data-trim-input]");
   var video = document.getElementById("source-video");
   var model = form.querySelector("[name=model]");
+  var framing = form.querySelector("[name=framing]");
+  var format = form.querySelector("[name=output_format]");
+  var counter = form.querySelector("[data-counter-for]");
+  var show = function (name, on) {
+    form.querySelectorAll('[data-model-control="' + name + '"]').forEach(function (el) { el.hidden = !on; });
+  };
   var toggle = function () {
     var isRemote = engine && engine.value !== "local";
-    if (remote) remote.hidden = !isRemote;
+    remote.forEach(function (el) { el.hidden = !isRemote; });
     if (isRemote && model) {
       var offered = catalog.providers[engine.value] || [];
       Array.prototype.forEach.call(model.options, function (option) {
@@ -238,11 +245,45 @@ document.addEventListener("DOMContentLoaded", function () {
       if (model.selectedOptions.length && model.selectedOptions[0].disabled && offered.length) model.value = offered[0];
     }
     var spec = isRemote && model ? catalog.models[model.value] : null;
-    var keyframes = Boolean(spec && spec.keyframes > 0);
-    form.querySelectorAll("[data-keyframe-only]").forEach(function (el) { el.hidden = !keyframes; });
+    form.querySelectorAll("[data-keyframe-only]").forEach(function (el) { el.hidden = !(spec && spec.keyframes > 0); });
+    var ratios = catalog.local_ratios || [];
+    if (spec) {
+      if (framing) {
+        Array.prototype.forEach.call(framing.options, function (option) {
+          option.hidden = option.disabled = spec.framings.indexOf(option.value) < 0;
+        });
+        if (spec.framings.indexOf(framing.value) < 0) framing.value = spec.framings[0];
+      }
+      ratios = spec.ratios[framing ? framing.value : spec.framings[0]] || [];
+    }
+    show("framings", Boolean(spec && spec.framings.length > 1));
+    var picker = form.querySelector("[data-ratio-picker]");
+    if (picker) picker.hidden = ratios.length === 0;
+    var checked = form.querySelector("[name=ratio]:checked");
+    form.querySelectorAll("[data-ratio]").forEach(function (el) {
+      var on = ratios.indexOf(el.dataset.ratio) >= 0;
+      el.hidden = !on;
+      el.querySelector("input").disabled = !on;
+    });
+    if (ratios.length && (!checked || ratios.indexOf(checked.value) < 0)) {
+      var first = form.querySelector('[data-ratio="' + ratios[0] + '"] input');
+      if (first) first.checked = true;
+    }
+    show("seed", !spec || spec.seed);
+    show("moderation", !spec || spec.moderation);
+    show("formats", Boolean(spec && spec.formats.length));
+    show("prores", Boolean(spec && spec.formats.length && format && format.value === "prores"));
+    show("modes", Boolean(spec && spec.modes.length));
+    show("durations", Boolean(spec && spec.durations));
+    show("resolutions", Boolean(spec && spec.resolutions.length));
+    show("audio", Boolean(spec && spec.audio));
+    show("reference_videos", Boolean(spec && spec.reference_videos > 0));
+    if (counter) {
+      var max = spec ? spec.prompt_max : 1000;
+      counter.parentNode.lastChild.textContent = " / " + max;
+    }
   };
-  if (engine) engine.addEventListener("change", toggle);
-  if (model) model.addEventListener("change", toggle);
+  [engine, model, framing, format].forEach(function (el) { if (el) el.addEventListener("change", toggle); });
   toggle();
   if (slider && input) {
     slider.addEventListener("input", function () {

@@ -289,7 +289,29 @@ def test_cost_estimates_follow_the_listed_prices():
     comet = estimate_cost("cometapi", "gen4_aleph", 5.0)
     assert (comet.credits, comet.usd) == (None, Decimal("0.96"))
     aleph2 = estimate_cost("runway", "aleph2", 10.0)
-    assert (aleph2.credits, aleph2.usd) == (401, Decimal("4.0040"))
-    assert "reseller" in aleph2.basis
+    assert (aleph2.credits, aleph2.usd) == (280, Decimal("2.80"))
+    assert "28 credits per output second" in aleph2.basis
+    # 56 credits at least, and a part of a second counts as a whole one.
+    assert estimate_cost("runway", "aleph2", 1.2).credits == 56
+    assert estimate_cost("runway", "aleph2", 2.1).credits == 84
     with pytest.raises(EngineError):
         estimate_cost("cometapi", "aleph2", 5.0)
+
+
+def test_output_format_surcharges_are_in_the_estimate():
+    # 5 credits a second for ProRes and PNG sequences, 20 for 10-bit HEVC (40 above four megapixels).
+    assert estimate_cost("runway", "aleph2", 10.0, output_format="prores").credits == 330
+    assert estimate_cost("runway", "aleph2", 10.0, output_format="png_sequence").credits == 330
+    ten_bit = estimate_cost("runway", "aleph2", 10.0, output_format="sdr_rec709_10bit", pixels=1920 * 1080)
+    assert (ten_bit.credits, ten_bit.surcharge) == (480, 200)
+    assert "adds 20 a second" in ten_bit.basis
+    assert estimate_cost("runway", "aleph2", 10.0, output_format="sdr_rec709_10bit", pixels=3840 * 2160).credits == 680
+    # The minimum applies to the whole: two seconds of ProRes cost 66, one second 56.
+    assert estimate_cost("runway", "aleph2", 2.0, output_format="prores").credits == 66
+    assert estimate_cost("runway", "aleph2", 1.0, output_format="prores").credits == 56
+
+
+def test_a_model_without_a_published_price_says_so():
+    cost = estimate_cost("runway", "gemini_omni_flash", 5.0)
+    assert (cost.credits, cost.usd, cost.known) == (None, None, False)
+    assert "once the task is created" in cost.basis

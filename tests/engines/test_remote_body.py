@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from editor.constants import SEED_MAX
-from editor.engines.remote.body import Keyframe, build_body
+from editor.engines.remote.body import Keyframe, Options, build_body
 from editor.engines.remote.errors import RemoteError
 from editor.engines.remote.failures import describe_failure
 
@@ -41,17 +41,79 @@ def test_aleph2_body_carries_keyframes_and_an_optional_prompt():
         "runway://uploads/abc/in.mp4",
         ratio="1280:720",
         seed=0,
-        keyframes=[Keyframe(0.0, IMAGE), (2.5, "https://img.example/k.jpg")],
+        keyframes=[Keyframe(IMAGE, seconds=0.0), Keyframe("https://img.example/k.jpg", at=0.25)],
         video_seconds=10.0,
+        options=Options(framing="crop"),
     )
+    # Cropped by the studio: aleph2's deprecated `ratio` is not sent.
     assert body == {
         "model": "aleph2",
         "videoUri": "runway://uploads/abc/in.mp4",
-        "keyframes": [{"seconds": 0.0, "uri": IMAGE}, {"seconds": 2.5, "uri": "https://img.example/k.jpg"}],
-        "ratio": "1280:720",
+        "keyframes": [{"seconds": 0.0, "uri": IMAGE}, {"at": 0.25, "uri": "https://img.example/k.jpg"}],
         "seed": 0,
         "contentModeration": {"publicFigureThreshold": "auto"},
+        "outputFormat": "mp4",
     }
+
+
+def test_aleph2_edit_windows_outpainting_and_prores():
+    body = build_body(
+        "aleph2",
+        "turn the sky violet",
+        VIDEO,
+        ratio="9:16",
+        seed=7,
+        keyframes=[Keyframe(IMAGE, seconds=1.5, window=(1, 3)), Keyframe(IMAGE, at=0.8, window=(3, 5))],
+        video_seconds=5.0,
+        options=Options(framing="outpaint", output_format="prores", prores_profile="422 HQ"),
+    )
+    assert body["targetAspectRatio"] == "9:16" and "ratio" not in body
+    assert body["keyframes"] == [
+        {"uri": IMAGE, "seconds": 1.5, "range": {"start_seconds": 1, "end_seconds": 3}},
+        {"uri": IMAGE, "at": 0.8, "range": {"start_seconds": 3, "end_seconds": 5}},
+    ]
+    assert (body["outputFormat"], body["proresProfile"]) == ("prores", "422 HQ")
+
+
+@pytest.mark.parametrize(
+    "keyframes, words",
+    [
+        ([Keyframe(IMAGE, seconds=1.0, window=(0, 2)), Keyframe(IMAGE, seconds=3.0)], "every keyframe has an edit window or none"),
+        ([Keyframe(IMAGE, seconds=3.0, window=(0, 3))], "outside its edit window"),
+        ([Keyframe(IMAGE, at=0.9, window=(0, 2))], "outside its edit window"),
+        ([Keyframe(IMAGE, seconds=1.0, window=(2, 2))], "end after its start"),
+        ([Keyframe(IMAGE, seconds=1.0, window=(0, 31))], "end after its start"),
+        ([Keyframe(IMAGE, seconds=1.0, at=0.5)], "either by time"),
+        ([Keyframe(IMAGE, at=1.5)], "between 0 and 1"),
+    ],
+)
+def test_aleph2_keyframe_rules_are_checked_before_sending(keyframes, words):
+    with pytest.raises(RemoteError) as info:
+        build_body("aleph2", "x", VIDEO, ratio=None, seed=None, keyframes=keyframes, video_seconds=5.0)
+    assert words in info.value.message
+
+
+def test_only_the_fields_a_model_takes_are_written():
+    gemini = build_body("gemini_omni_flash", "make it night", VIDEO, ratio=None, seed=5, reference_uris=[IMAGE])
+    # No seed, no moderation, references without a type: its schema is closed.
+    assert gemini == {"model": "gemini_omni_flash", "videoUri": VIDEO, "promptText": "make it night", "references": [{"uri": IMAGE}]}
+    seedance = build_body(
+        "seedance2_5", "make it night", VIDEO, ratio="1280:720", seed=5, options=Options(mode="reference", duration=8, audio=False)
+    )
+    assert seedance == {
+        "model": "seedance2_5",
+        "promptVideo": VIDEO,
+        "promptText": "make it night",
+        "ratio": "1280:720",
+        "seed": 5,
+        "duration": 8,
+        "audio": False,
+        "mode": "reference",
+    }
+    edit = build_body("seedance2_5", "make it night", VIDEO, ratio="1280:720", seed=None, options=Options(mode="edit"))
+    assert edit["duration"] == "auto" and "ratio" not in edit
+    hailuo = build_body("hailuo3", "x", VIDEO, ratio="9:16", seed=3, options=Options(resolution="2K", duration=6))
+    assert "seed" not in hailuo and hailuo["resolution"] == "2K" and hailuo["promptVideo"] == VIDEO
 
 
 def test_ratio_and_seed_are_left_out_when_not_given():
@@ -74,10 +136,17 @@ def test_prompt_length_counts_utf16_code_units():
         ("gen5", "x", VIDEO, {}, "Unknown model"),
         ("gen4_aleph", "x", VIDEO, {"reference_uris": [IMAGE, IMAGE]}, "at most 1 reference image."),
         ("aleph2", "x", VIDEO, {"reference_uris": [IMAGE]}, "does not take a reference image"),
-        ("gen4_aleph", "x", VIDEO, {"keyframes": [(1.0, IMAGE)]}, "does not take a keyframe image"),
-        ("aleph2", "x", VIDEO, {"keyframes": [(float(i), IMAGE) for i in range(6)]}, "at most 5 keyframe images"),
-        ("aleph2", "x", VIDEO, {"keyframes": [(12.0, IMAGE)], "video_seconds": 10.0}, "outside the clip"),
-        ("aleph2", "x", VIDEO, {"keyframes": [(-1.0, IMAGE)]}, "outside the clip"),
+        ("gen4_aleph", "x", VIDEO, {"keyframes": [Keyframe(IMAGE, seconds=1.0)]}, "does not take a keyframe image"),
+        ("aleph2", "x", VIDEO, {"keyframes": [Keyframe(IMAGE, seconds=float(i)) for i in range(6)]}, "at most 5 keyframe images"),
+        ("aleph2", "x", VIDEO, {"keyframes": [Keyframe(IMAGE, seconds=12.0)], "video_seconds": 10.0}, "outside the clip"),
+        ("aleph2", "x", VIDEO, {"keyframes": [Keyframe(IMAGE, seconds=-1.0)]}, "outside the clip"),
+        ("aleph2", "x", "data:video/mp4;base64," + "A" * 5_242_880, {}, "5,242,880 characters"),
+        ("aleph2", "x", VIDEO, {"ratio": "9:16", "options": Options(framing="outpaint", output_format="mov")}, "cannot deliver"),
+        ("aleph2", "x", VIDEO, {"ratio": "5:4", "options": Options(framing="outpaint")}, "Unsupported ratio"),
+        ("gen4_aleph", "x", VIDEO, {"options": Options(output_format="prores")}, "MP4 only"),
+        ("gemini_omni_flash", "", VIDEO, {}, "needs a prompt"),
+        ("hailuo3", "x", VIDEO, {"options": Options(duration=20)}, "5 to 15 s"),
+        ("hailuo3", "x", VIDEO, {"options": Options(duration="auto")}, "needs an output length"),
         ("aleph2", "", VIDEO, {}, "a prompt or at least one keyframe"),
         ("gen4_aleph", "x", VIDEO, {"ratio": "1920:1080"}, "Unsupported ratio"),
         ("gen4_aleph", "x", VIDEO, {"seed": -1}, "seed"),

@@ -20,6 +20,8 @@ KEY = "key_" + "ab12" * 32
 COMET_KEY = "sk-" + "Zq9" * 12
 TASK = "2f6b3c1e-7a0d-4c7e-9b8a-1f2e3d4c5b6a"
 BODY = {"model": "gen4_aleph", "promptText": "snow", "videoUri": "https://in.example/a.mp4"}
+# The create answer as the spec has it: the task's id and the provider's estimate.
+CREATED = {"id": TASK, "estimatedCost": {"credits": 75}}
 
 
 class FakeTime:
@@ -112,8 +114,8 @@ def test_parse_output_hosts_normalises_and_rejects_junk():
 
 @respx.mock
 def test_create_sends_the_contract_headers_and_body(time_):
-    route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(200, json={"id": TASK})
-    assert runway(time_).create_video_to_video(BODY) == TASK
+    route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(200, json=CREATED)
+    assert runway(time_).create_video_to_video(BODY).id == TASK
     request = route.calls.last.request
     assert request.headers["authorization"] == f"Bearer {KEY}"
     assert request.headers["x-runway-version"] == "2024-11-06"
@@ -123,8 +125,8 @@ def test_create_sends_the_contract_headers_and_body(time_):
 
 @respx.mock
 def test_cometapi_create_goes_to_the_passthrough_path_with_the_version_header(time_):
-    route = respx.post(f"{COMET}/v1/video_to_video").respond(200, json={"id": TASK})
-    assert comet(time_).create_video_to_video(BODY) == TASK
+    route = respx.post(f"{COMET}/v1/video_to_video").respond(200, json=CREATED)
+    assert comet(time_).create_video_to_video(BODY).id == TASK
     request = route.calls.last.request
     assert request.url.path == "/runwayml/v1/video_to_video"
     assert request.headers["authorization"] == f"Bearer {COMET_KEY}"
@@ -134,8 +136,8 @@ def test_cometapi_create_goes_to_the_passthrough_path_with_the_version_header(ti
 @pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow connect")])
 @respx.mock
 def test_create_retries_a_connection_that_never_opened(time_, error):
-    route = respx.post(f"{RUNWAY}/v1/video_to_video").mock(side_effect=[error, httpx.Response(200, json={"id": TASK})])
-    assert runway(time_).create_video_to_video(BODY) == TASK
+    route = respx.post(f"{RUNWAY}/v1/video_to_video").mock(side_effect=[error, httpx.Response(200, json=CREATED)])
+    assert runway(time_).create_video_to_video(BODY).id == TASK
     assert route.call_count == 2
     assert time_.sleeps == [0.5]
 
@@ -143,7 +145,7 @@ def test_create_retries_a_connection_that_never_opened(time_, error):
 @respx.mock
 def test_create_gives_up_after_bounded_connection_attempts(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").mock(side_effect=httpx.ConnectError("refused"))
-    error = raises("connection", lambda: runway(time_).create_video_to_video(BODY))
+    error = raises("connection", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 3
     assert error.retryable
     assert "nothing was billed" in error.message
@@ -152,9 +154,9 @@ def test_create_gives_up_after_bounded_connection_attempts(time_):
 @respx.mock
 def test_create_waits_for_retry_after_on_429_then_succeeds(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": "2"}, json={"error": "slow down"}), httpx.Response(200, json={"id": TASK})]
+        side_effect=[httpx.Response(429, headers={"Retry-After": "2"}, json={"error": "slow down"}), httpx.Response(200, json=CREATED)]
     )
-    assert runway(time_).create_video_to_video(BODY) == TASK
+    assert runway(time_).create_video_to_video(BODY).id == TASK
     assert route.call_count == 2
     assert time_.sleeps == [2.0]
 
@@ -162,16 +164,16 @@ def test_create_waits_for_retry_after_on_429_then_succeeds(time_):
 @respx.mock
 def test_create_honours_retry_after_ms(time_):
     respx.post(f"{RUNWAY}/v1/video_to_video").mock(
-        side_effect=[httpx.Response(429, headers={"retry-after-ms": "1500"}), httpx.Response(200, json={"id": TASK})]
+        side_effect=[httpx.Response(429, headers={"retry-after-ms": "1500"}), httpx.Response(200, json=CREATED)]
     )
-    runway(time_).create_video_to_video(BODY)
+    runway(time_).create_video_to_video(BODY).id
     assert time_.sleeps == [1.5]
 
 
 @respx.mock
 def test_create_does_not_wait_for_a_long_retry_after(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(429, headers={"Retry-After": "600"}, json={"error": "later"})
-    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY))
+    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 1 and time_.sleeps == []
     assert error.retry_after == 600 and not error.retryable
 
@@ -179,7 +181,7 @@ def test_create_does_not_wait_for_a_long_retry_after(time_):
 @respx.mock
 def test_create_stops_after_bounded_429_retries(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(429, headers={"Retry-After": "1"})
-    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY))
+    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 3 and time_.sleeps == [1.0, 1.0]
     assert error.retry_after == 1.0
 
@@ -187,7 +189,7 @@ def test_create_stops_after_bounded_429_retries(time_):
 @respx.mock
 def test_create_429_without_retry_after_is_not_retried(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(429, json={"error": "Too many requests"})
-    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY))
+    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 1 and time_.sleeps == []
     assert "Nothing was created or billed" in error.message
 
@@ -197,7 +199,7 @@ def test_create_daily_limit_says_so_and_is_not_hammered(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(
         429, headers={"Retry-After": "1"}, json={"error": "Your daily task limit has been reached."}
     )
-    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY))
+    error = raises("rate_limited", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 1
     assert error.message.startswith("Runway's daily task limit for your organisation has been reached.")
     assert not error.retryable
@@ -215,8 +217,8 @@ def test_create_daily_limit_says_so_and_is_not_hammered(time_):
 )
 @respx.mock
 def test_create_with_unknown_outcome_is_never_sent_twice(time_, error):
-    route = respx.post(f"{RUNWAY}/v1/video_to_video").mock(side_effect=[error, httpx.Response(200, json={"id": TASK})])
-    failure = raises("unknown_outcome", lambda: runway(time_).create_video_to_video(BODY))
+    route = respx.post(f"{RUNWAY}/v1/video_to_video").mock(side_effect=[error, httpx.Response(200, json=CREATED)])
+    failure = raises("unknown_outcome", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 1
     assert not failure.retryable
     assert "not known whether the task was created" in failure.message
@@ -226,14 +228,14 @@ def test_create_with_unknown_outcome_is_never_sent_twice(time_, error):
 @respx.mock
 def test_create_server_error_is_an_unknown_outcome(time_, status):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(status, json={"error": "oops"})
-    failure = raises("unknown_outcome", lambda: runway(time_).create_video_to_video(BODY))
+    failure = raises("unknown_outcome", lambda: runway(time_).create_video_to_video(BODY).id)
     assert route.call_count == 1 and failure.status == status
 
 
 @respx.mock
 def test_create_success_without_an_id_is_an_unknown_outcome(time_):
     respx.post(f"{RUNWAY}/v1/video_to_video").respond(200, text="<html>ok</html>")
-    raises("unknown_outcome", lambda: runway(time_).create_video_to_video(BODY))
+    raises("unknown_outcome", lambda: runway(time_).create_video_to_video(BODY).id)
 
 
 @respx.mock
@@ -242,18 +244,39 @@ def test_create_400_lists_the_issues(time_):
         400,
         json={
             "error": "Validation of body failed",
-            "issues": [{"path": ["videoUri"], "message": "Invalid input"}, {"path": ["promptText"], "message": "Too long"}],
+            "issues": [
+                {"code": "invalid_union", "path": ["videoUri"], "message": "Invalid input"},
+                {"code": "too_big", "path": ["keyframes", 1, "range", "end_seconds"], "message": "Number must be less than or equal to 30"},
+            ],
         },
     )
-    error = raises("bad_request", lambda: runway(time_).create_video_to_video(BODY))
-    assert error.message == "Runway rejected the request: videoUri: Invalid input; promptText: Too long"
+    error = raises("bad_request", lambda: runway(time_).create_video_to_video(BODY).id)
+    # Field by field, in the words the form uses.
+    assert error.issues == ("Input video: Invalid input", "Keyframe 2, edit window, end: Number must be less than or equal to 30")
+    assert error.message.startswith("Runway refused 2 settings of this edit — Input video: Invalid input; Keyframe 2")
+    assert "Nothing was created or billed" in error.message
     assert not error.retryable
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"error": "Validation of body failed", "issues": [{"code": "invalid_union_discriminator", "path": ["model"], "message": "Invalid discriminator value. Expected 'aleph2' | 'seedance2'"}]},
+        {"error": "Unknown model gen4_aleph"},
+    ],
+)
+def test_create_400_for_an_unknown_model_suggests_aleph2(time_, reply):
+    respx.post(f"{RUNWAY}/v1/video_to_video").respond(400, json=reply)
+    error = raises("bad_request", lambda: runway(time_).create_video_to_video({**BODY, "model": "gen4_aleph"}).id)
+    assert error.code == "unknown_model"
+    assert "does not offer the model gen4_aleph" in error.message and "Choose aleph2" in error.message
 
 
 @respx.mock
 def test_create_401_names_the_setting_but_never_the_key(time_):
     respx.post(f"{RUNWAY}/v1/video_to_video").respond(401, json={"error": f"Invalid API key {KEY}"})
-    error = raises("auth", lambda: runway(time_).create_video_to_video(BODY))
+    error = raises("auth", lambda: runway(time_).create_video_to_video(BODY).id)
     assert "RUNWAYML_API_SECRET" in error.message
     assert KEY not in error.message and KEY not in repr(error) and KEY not in str(error)
 
@@ -263,7 +286,7 @@ def test_cometapi_500_invalid_request_is_a_bad_request(time_):
     route = respx.post(f"{COMET}/v1/video_to_video").respond(
         500, json={"error": {"message": "seed out of range (request id: 42)", "type": "comet_api_error", "code": "invalid_request"}}
     )
-    error = raises("bad_request", lambda: comet(time_).create_video_to_video(BODY))
+    error = raises("bad_request", lambda: comet(time_).create_video_to_video(BODY).id)
     assert route.call_count == 1
     assert error.code == "invalid_request"
     assert error.message == "CometAPI rejected the request: seed out of range (request id: 42)"
@@ -274,7 +297,7 @@ def test_cometapi_error_envelope_is_read(time_):
     respx.post(f"{COMET}/v1/video_to_video").respond(
         403, json={"error": {"message": "insufficient quota", "type": "comet_api_error", "code": "insufficient_user_quota"}}
     )
-    error = raises("auth", lambda: comet(time_).create_video_to_video(BODY))
+    error = raises("auth", lambda: comet(time_).create_video_to_video(BODY).id)
     assert error.code == "insufficient_user_quota"
     assert "insufficient quota" in error.message
 
@@ -282,7 +305,7 @@ def test_cometapi_error_envelope_is_read(time_):
 @respx.mock
 def test_cometapi_redirect_to_an_html_page_points_at_the_base_url(time_):
     respx.post(f"{COMET}/v1/video_to_video").respond(301, headers={"Location": "https://www.cometapi.com/"})
-    error = raises("bad_response", lambda: comet(time_).create_video_to_video(BODY))
+    error = raises("bad_response", lambda: comet(time_).create_video_to_video(BODY).id)
     assert "base URL" in error.message
 
 
@@ -622,7 +645,7 @@ def test_key_never_appears_in_errors_or_logs(time_, caplog, tmp_path):
     respx.get("https://cdn.example/o.mp4").respond(403)
     client = runway(time_)
     errors = []
-    for call in [lambda: client.create_video_to_video(BODY)] * 6 + [
+    for call in [lambda: client.create_video_to_video(BODY).id] * 6 + [
         lambda: client.get_task(TASK),
         lambda: client.download_output("https://cdn.example/o.mp4", tmp_path / "o.mp4"),
     ]:

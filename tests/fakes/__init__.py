@@ -1,9 +1,14 @@
 """A fake of Runway's video-to-video API and CometAPI's passthrough, served for real on 127.0.0.1.
 
-It follows the contract in runway-api.md: tasks move PENDING → THROTTLED → RUNNING (with progress) →
-SUCCEEDED / FAILED one step per poll (or per `step_seconds`), outputs are signed links that expire,
-bodies are validated field by field, and every request is recorded so a test can assert
-"exactly one create".
+It follows Runway's published OpenAPI document (tests/data/runway-openapi-subset.json): every create
+body is validated against its model's closed schema with jsonschema, and a refused one gets the
+spec's 400 (`{error, issues: [{code, path, message}]}`); creates answer `{id, estimatedCost}`;
+tasks move PENDING → THROTTLED → RUNNING (with progress and `estimatedCost`) → SUCCEEDED / FAILED /
+CANCELLED (with the final `cost`) one step per poll (or per `step_seconds`); DELETE answers 204, or 404
+for a task already cancelled or deleted; outputs are signed links that expire and come in the format
+the body asked for (MP4, ProRes .mov, a PNG-sequence .zip or 10-bit HEVC, made with PyAV). Every
+answer the fake gives is held to the spec too: a violation fails the test when the fake stops.
+Every request is recorded so a test can assert "exactly one create".
 
     with FakeProvider("runway") as fake:
         fake.inject("POST", "/v1/video_to_video", Fault.drop())      # the next create is lost after it took effect
@@ -33,8 +38,46 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jsonschema
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_OUTPUT = DATA / "bigbuckbunny_720p_5s.mp4"
+SPEC = json.loads((DATA / "runway-openapi-subset.json").read_text())
+# Each model's closed request schema: the current spec's, and gen4_aleph's last published one.
+REQUEST_SCHEMAS = {
+    variant["properties"]["model"]["const"]: variant
+    for source in ("video_to_video_request", "video_to_video_request_gen4_aleph")
+    for variant in SPEC[source]["oneOf"]
+}
+CURRENT_MODELS = tuple(v["properties"]["model"]["const"] for v in SPEC["video_to_video_request"]["oneOf"])
+# What the fake estimates for a task, in credits (Runway's own numbers are not the point here).
+FAKE_ESTIMATES = {"aleph2": 140, "gen4_aleph": 75}
+DEFAULT_ESTIMATE = 100
+# The file a task delivers for each outputFormat, and how it is served.
+OUTPUT_KINDS = {
+    "mp4": (".mp4", "video/mp4"),
+    "prores": (".mov", "video/quicktime"),
+    "png_sequence": (".zip", "application/zip"),
+    "sdr_rec709_10bit": (".mp4", "video/mp4"),
+}
+
+
+def schema_errors(schema: dict, instance: Any) -> list[jsonschema.ValidationError]:
+    """Return every way `instance` breaks `schema` (JSON Schema 2020-12, as the spec is written)."""
+    return sorted(jsonschema.Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+
+
+def response_schema(name: str) -> dict:
+    """Return a schema of the spec's answers: "create", "task", "upload", "organization", "400", "429", "404"."""
+    return {
+        "create": SPEC["video_to_video_response"],
+        "task": SPEC["task_response"],
+        "upload": SPEC["uploads_response"],
+        "organization": SPEC["organization_response"],
+        "400": SPEC["errors"]["400"],
+        "429": SPEC["errors"]["429"],
+        "404": SPEC["errors"]["tasks_404"],
+    }[name]
 RUNWAY_KEY = "key_" + "5eed" * 32
 COMETAPI_KEY = "sk-" + "c0me7" * 8
 COMET_PREFIX = "/runwayml"
@@ -90,8 +133,12 @@ class TaskPlan:
     step_seconds: float | None = None
     # SUCCEEDED with an empty output list (a provider bug clients must survive).
     empty_output: bool = False
-    # The final cost reported on the ended task ({"credits": n}); None: not reported.
+    # The final cost reported on the ended task ({"credits": n}); None: the estimate (0 once cancelled).
     cost: int | None = None
+    # The estimate the create answer and unfinished tasks carry; None: the fake's price for the model.
+    estimate: int | None = None
+    # False: the ended task carries no cost (outside the current spec, as older API versions did).
+    report_cost: bool = True
 
 
 @dataclass
@@ -150,6 +197,23 @@ class FakeTask:
     cancelled: bool = False
     deleted: bool = False
 
+    @property
+    def estimate(self) -> int:
+        if self.plan.estimate is not None:
+            return self.plan.estimate
+        return FAKE_ESTIMATES.get(self.body.get("model"), DEFAULT_ESTIMATE)
+
+    @property
+    def cost(self) -> int:
+        """The final charge: the plan's, else the estimate (nothing for a task cancelled before it ran)."""
+        if self.plan.cost is not None:
+            return self.plan.cost
+        return 0 if self.cancelled else self.estimate
+
+    @property
+    def output_format(self) -> str:
+        return self.body.get("outputFormat") or "mp4"
+
     def state(self, now: float) -> tuple[str, float | None]:
         if self.cancelled:
             return "CANCELLED", None
@@ -186,6 +250,10 @@ class FakeProvider:
         self.output_redirect = False
         self.task_not_exist_polls = 0  # CometAPI: GETs per task answered task_not_exist first
         self.credit_balance = 1000
+        # An account opened before gen4_aleph left the spec still has it (False: a newer account).
+        self.legacy_models = True
+        self.schema_violations: list[str] = []
+        self._masters: dict[str, bytes] = {}
         self.requests: list[Recorded] = []
         self.tasks: dict[str, FakeTask] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
@@ -209,6 +277,8 @@ class FakeProvider:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.schema_violations:
+            raise AssertionError("the fake answered outside the spec: " + "; ".join(self.schema_violations[:5]))
 
     def __enter__(self) -> FakeProvider:
         return self.start()
@@ -318,8 +388,8 @@ class FakeProvider:
         issues = self._validate(req.json)
         if issues:
             if self.provider == "cometapi":
-                return self._error(500, "; ".join(f"{i['path'][0]}: {i['message']}" for i in issues), "invalid_request")
-            return _json_reply(400, {"error": "Validation of body failed", "issues": issues})
+                return self._error(500, "; ".join(f"{'.'.join(map(str, i['path']))}: {i['message']}" for i in issues), "invalid_request")
+            return self._answer("400", 400, {"error": "Validation of body failed", "issues": issues, "docUrl": "https://docs.dev.runwayml.com/api"})
         with self._lock:
             plan = self.next_plans.popleft() if self.next_plans else self.default_plan
             task = FakeTask(
@@ -327,58 +397,36 @@ class FakeProvider:
             )
             self.tasks[task.id] = task
             self._not_exist_left[task.id] = self.task_not_exist_polls
-            self.credit_balance -= 75 if req.json.get("model") == "gen4_aleph" else 100
-        return _json_reply(200, {"id": task.id})
+            self.credit_balance -= task.estimate
+        return self._answer("create", 200, {"id": task.id, "estimatedCost": {"credits": task.estimate}})
 
     def _validate(self, body: Any) -> list[dict[str, Any]]:
+        """Hold a create body to its model's schema; return the spec's issues (empty: accepted)."""
         if not isinstance(body, dict):
-            return [{"path": ["body"], "message": "Expected an object"}]
-        issues = []
-
-        def issue(path: str, message: str) -> None:
-            issues.append({"path": [path], "message": message})
-
+            return [{"code": "invalid_type", "path": [], "message": "Expected object, received " + type(body).__name__}]
         model = body.get("model")
-        allowed = {"gen4_aleph", "aleph2"} if self.provider == "runway" else {"gen4_aleph"}
-        known = {"model", "promptText", "videoUri", "ratio", "seed", "contentModeration"}
-        known |= {"references"} if model == "gen4_aleph" else {"keyframes"}
-        if model not in allowed:
-            issue("model", "Invalid enum value")
-        for extra in set(body) - known:
-            issue(extra, "Unrecognized key")
-        prompt = body.get("promptText")
-        if model == "gen4_aleph" and not isinstance(prompt, str):
-            issue("promptText", "Required")
-        if prompt is not None and (not isinstance(prompt, str) or not prompt or len(prompt.encode("utf-16-le")) // 2 > 1000):
-            issue("promptText", "String must contain between 1 and 1000 character(s)")
-        video = body.get("videoUri")
-        if not self._valid_uri(video, "video"):
-            issue("videoUri", "Invalid input")
-        refs = body.get("references", [])
-        if not isinstance(refs, list) or len(refs) > 1:
-            issue("references", "Array must contain at most 1 element(s)")
+        if self.provider == "cometapi":
+            offered = ("gen4_aleph",)
         else:
-            for ref in refs:
-                if not isinstance(ref, dict) or ref.get("type") != "image" or not self._valid_uri(ref.get("uri"), "image"):
-                    issue("references", "Invalid input")
-        frames = body.get("keyframes", [])
-        if not isinstance(frames, list) or len(frames) > 5:
-            issue("keyframes", "Array must contain at most 5 element(s)")
-        else:
-            for frame in frames:
-                if not isinstance(frame, dict) or not isinstance(frame.get("seconds"), (int, float)) or not self._valid_uri(frame.get("uri"), "image"):
-                    issue("keyframes", "Invalid input")
-        if "ratio" in body and body["ratio"] not in RATIOS:
-            issue("ratio", "Invalid enum value")
-        seed = body.get("seed")
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= 4294967295):
-            issue("seed", "Number must be between 0 and 4294967295")
-        moderation = body.get("contentModeration")
-        if moderation is not None and (
-            not isinstance(moderation, dict) or moderation.get("publicFigureThreshold") not in ("auto", "low")
-        ):
-            issue("contentModeration", "Invalid input")
+            offered = CURRENT_MODELS + (("gen4_aleph",) if self.legacy_models else ())
+        if model not in offered:
+            expected = " | ".join(f"'{m}'" for m in offered)
+            return [{"code": "invalid_union_discriminator", "path": ["model"], "message": f"Invalid discriminator value. Expected {expected}"}]
+        issues = [
+            {"code": error.validator, "path": list(error.absolute_path), "message": error.message[:300]}
+            for error in schema_errors(REQUEST_SCHEMAS[model], body)
+        ]
+        # An upload URI must name a finished upload of this account.
+        for path, uri in _uris(body):
+            if isinstance(uri, str) and uri.startswith("runway://") and not self._valid_uri(uri, ""):
+                issues.append({"code": "custom", "path": path, "message": "Invalid input: unknown upload"})
         return issues
+
+    def _answer(self, schema: str, status: int, data: Any) -> tuple[int, dict[str, str], bytes]:
+        """Reply with JSON, noting any way the reply breaks the spec's schema for it."""
+        for error in schema_errors(response_schema(schema), data):
+            self.schema_violations.append(f"{schema} reply: {error.message[:200]}")
+        return _json_reply(status, data)
 
     def _valid_uri(self, uri: Any, media: str) -> bool:
         if not isinstance(uri, str):
@@ -399,21 +447,26 @@ class FakeProvider:
             if task is None or task.deleted:
                 if self.provider == "cometapi":
                     return _json_reply(400, {"code": "task_not_exist", "message": "task_not_exist", "data": None})
-                return _json_reply(404, {"error": "Task not found"})
+                return self._answer("404", 404, {"error": "Task not found"})
             status, progress = task.state(time.monotonic())
             task.polls += 1
         data: dict[str, Any] = {"id": task.id, "status": status, "createdAt": task.created_at}
         if status == "RUNNING":
             data["progress"] = progress
         if status == "SUCCEEDED":
-            data["output"] = [] if task.plan.empty_output else [self._signed_output(task.id)]
+            data["output"] = [] if task.plan.empty_output else [self._signed_output(task)]
         if status == "FAILED":
             data["failure"] = task.plan.failure
-            data["failureCode"] = task.plan.failure_code
-        if status in ("SUCCEEDED", "FAILED", "CANCELLED") and task.plan.cost is not None:
-            data["cost"] = {"credits": task.plan.cost}
+            if task.plan.failure_code is not None:
+                data["failureCode"] = task.plan.failure_code
+        if status not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            data["estimatedCost"] = {"credits": task.estimate}
+        elif task.plan.report_cost:
+            data["cost"] = {"credits": task.cost}
         if self.provider == "cometapi" and self.comet_shape == "envelope":
             return _json_reply(200, self._envelope(task, data, progress))
+        if not task.plan.empty_output and task.plan.report_cost:
+            return self._answer("task", 200, data)
         return _json_reply(200, data)
 
     def _envelope(self, task: FakeTask, data: dict[str, Any], progress: float | None) -> dict[str, Any]:
@@ -439,8 +492,9 @@ class FakeProvider:
     def _delete_task(self, task_id: str) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             task = self.tasks.get(task_id)
-            if task is None or task.deleted:
-                return _json_reply(404, {"error": "Task not found"})
+            if task is None or task.deleted or task.cancelled:
+                # Already cancelled or deleted: the spec's 404, which a client may count as done.
+                return self._answer("404", 404, {"error": "Task not found"})
             status, _ = task.state(time.monotonic())
             if status in ("PENDING", "THROTTLED", "RUNNING"):
                 task.cancelled = True
@@ -456,7 +510,8 @@ class FakeProvider:
         key = f"uploads/{upload_id}/{body['filename']}"
         with self._lock:
             self.uploads[upload_id] = {"uri": f"runway://{key}", "fields": {"key": key, "policy": "fake-policy"}}
-        return _json_reply(
+        return self._answer(
+            "upload",
             200,
             {
                 "uploadUrl": f"{self.origin}/upload-bucket/{upload_id}",
@@ -503,23 +558,44 @@ class FakeProvider:
             },
         )
 
-    def _signed_output(self, task_id: str) -> str:
+    def _signed_output(self, task: FakeTask) -> str:
         token = secrets.token_urlsafe(16)
         with self._lock:
             expired = self.expired_links > 0
             self.expired_links -= expired
-            self._tokens[token] = (task_id, 0.0 if expired else time.monotonic() + self.output_ttl)
-        return f"{self.origin}/outputs/{task_id}.mp4?token={token}"
+            self._tokens[token] = (task.id, 0.0 if expired else time.monotonic() + self.output_ttl)
+        return f"{self.origin}/outputs/{task.id}{OUTPUT_KINDS[task.output_format][0]}?token={token}"
 
     def _output(self, req: Recorded) -> tuple[int, dict[str, str], bytes]:
         token = parse_qs(req.query).get("token", [""])[0]
         with self._lock:
             task_id, expires = self._tokens.get(token, ("", 0.0))
-        if not task_id or req.route != f"/outputs/{task_id}.mp4" or time.monotonic() > expires:
+            task = self.tasks.get(task_id)
+        extension, content_type = OUTPUT_KINDS[task.output_format] if task else ("", "")
+        if not task_id or req.route != f"/outputs/{task_id}{extension}" or time.monotonic() > expires:
             return 403, {"Content-Type": "application/xml"}, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
         if self.output_redirect:
-            return 302, {"Location": self._signed_output(task_id)}, b""
-        return 200, {"Content-Type": "video/mp4"}, self.output_video.read_bytes()
+            return 302, {"Location": self._signed_output(task)}, b""
+        return 200, {"Content-Type": content_type}, self.master_bytes(task.output_format)
+
+    def master_bytes(self, output_format: str) -> bytes:
+        """Return the file a task delivers in an output format (made once with PyAV, then reused)."""
+        if output_format == "mp4":
+            return self.output_video.read_bytes()
+        with self._lock:
+            cached = self._masters.get(output_format)
+        if cached is None:
+            import tempfile
+
+            from tests import media_factory
+
+            with tempfile.TemporaryDirectory(prefix="fake-master-") as tmp:
+                path = Path(tmp) / f"master{OUTPUT_KINDS[output_format][0]}"
+                media_factory.make_master(output_format, path)
+                cached = path.read_bytes()
+            with self._lock:
+                self._masters[output_format] = cached
+        return cached
 
     def _error(self, status: int, message: str, code: str) -> tuple[int, dict[str, str], bytes]:
         if self.provider == "cometapi":
@@ -595,6 +671,17 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (read timeout); that is the point of a slow answer.
             self.close_connection = True
+
+
+def _uris(body: dict[str, Any]) -> list[tuple[list, Any]]:
+    """Return (path, uri) for every media URI in a create body."""
+    found: list[tuple[list, Any]] = [([name], body[name]) for name in ("videoUri", "promptVideo") if name in body]
+    for name in ("references", "keyframes", "referenceVideos", "referenceAudio"):
+        items = body.get(name)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict):
+                found.append(([name, i, "uri"], item.get("uri")))
+    return found
 
 
 def _json_reply(status: int, data: Any) -> tuple[int, dict[str, str], bytes]:

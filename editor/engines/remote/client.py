@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,9 @@ class RemoteClient:
 
     # ---- create (never sent twice when its outcome is unknown)
 
-    def create_video_to_video(self, body: dict[str, Any]) -> str:
-        """POST a video-to-video task and return its id; never repeat a POST whose outcome is unknown."""
+    def create_video_to_video(self, body: dict[str, Any]) -> CreatedTask:
+        """POST a video-to-video task and return its id (and the provider's estimate); never repeat a
+        POST whose outcome is unknown."""
         attempt = 0
         while True:
             attempt += 1
@@ -140,12 +141,29 @@ class RemoteClient:
                     continue
                 raise error
             if response.is_success:
-                task_id = (parse.json_of(response) or {}).get("id")
+                reply = parse.json_of(response) or {}
+                task_id = reply.get("id")
                 if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
                     raise self._unknown_outcome("the reply carried no task id")
                 logger.info("%s created task %s", self.label, task_id)
-                return task_id
+                return CreatedTask(task_id, parse.credits_of(reply.get("estimatedCost")))
+            if response.status_code == 400 and self._model_refused(response):
+                raise RemoteError(
+                    ErrorKind.BAD_REQUEST,
+                    f"{self.label} does not offer the model {str(body.get('model'))[:40]} to this account (newer accounts "
+                    "no longer have gen4_aleph). Choose aleph2, its successor, and submit again. Nothing was created or billed.",
+                    code="unknown_model",
+                    status=400,
+                )
             raise self._error_from_response(response, creating=True)
+
+    def _model_refused(self, response: httpx.Response) -> bool:
+        """Tell whether a 400 says the model itself is unknown (not some other field)."""
+        fields = parse.issue_fields(response)
+        if fields:
+            return "model" in fields
+        text = (parse.error_details(response)[0] or "").lower()
+        return "model" in text and any(w in text for w in ("unknown", "invalid", "not available", "unsupported", "not found"))
 
     # ---- reads (safe to repeat)
 
@@ -391,7 +409,17 @@ class RemoteClient:
                 ErrorKind.BAD_RESPONSE, f"{self.label} answered with a redirect ({status}); check the base URL setting.", status=status
             )
         if status >= 400:
-            reason = "; ".join(issues) if issues else text or f"status {status}"
+            if issues:
+                listed = "; ".join(issues)
+                return RemoteError(
+                    ErrorKind.BAD_REQUEST,
+                    f"{self.label} refused {len(issues)} setting{'s' if len(issues) > 1 else ''} of this edit — {listed}. "
+                    "Nothing was created or billed.",
+                    code=code,
+                    status=status,
+                    issues=tuple(issues),
+                )
+            reason = text or f"status {status}"
             return RemoteError(ErrorKind.BAD_REQUEST, f"{self.label} rejected the request: {reason}", code=code, status=status)
         return self._bad_response(f"unexpected status {status}")
 
@@ -464,6 +492,13 @@ class RemoteClient:
     def _redact(self, text: str) -> str:
         text = text.replace(self.config.api_key, "[redacted]")
         return _KEY_PATTERNS.sub("[redacted]", text)
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    id: str
+    # The provider's estimate of the most the task may charge (None when it did not say).
+    estimated_credits: int | None = None
 
 
 def _checked_id(task_id: str) -> str:

@@ -43,12 +43,15 @@ class RemoteError(EngineError):
         retry_after: float | None = None,
         code: str | None = None,
         status: int | None = None,
+        issues: tuple[str, ...] = (),
     ):
         kind = ErrorKind(kind)
         super().__init__(code or kind.value, message, retryable=retryable)
         self.kind = kind
         self.retry_after = retry_after
         self.status = status
+        # The provider's field-level objections, each in words ("Keyframe 2, edit window, end: …").
+        self.issues = issues
 
     def __repr__(self) -> str:
         return (

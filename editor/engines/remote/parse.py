@@ -4,6 +4,7 @@ bodies, Retry-After, and which answers mean "try again"."""
 from __future__ import annotations
 
 import email.utils
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -47,6 +48,8 @@ class RemoteTask:
     created_at: datetime | None = None
     # What the provider charged, once the task has ended (0 for a refunded task); None when it did not say.
     cost_credits: int | None = None
+    # The provider's estimate while the task is unfinished.
+    estimated_credits: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -80,14 +83,17 @@ def task_from_json(task_id: str, data: dict[str, Any]) -> RemoteTask:
         data.get("failure"),
         data.get("failureCode"),
         _parse_time(data.get("createdAt")),
-        _credits(data.get("cost")),
+        credits_of(data.get("cost")),
+        credits_of(data.get("estimatedCost")),
     )
 
 
-def _credits(value: Any) -> int | None:
-    """Read a {"credits": n} cost object."""
+def credits_of(value: Any) -> int | None:
+    """Read a {"credits": n} cost object (a fraction of a credit counts as a whole one)."""
     credits = value.get("credits") if isinstance(value, dict) else None
-    return credits if isinstance(credits, int) and not isinstance(credits, bool) and credits >= 0 else None
+    if isinstance(credits, bool) or not isinstance(credits, (int, float)) or not math.isfinite(credits) or credits < 0:
+        return None
+    return math.ceil(credits)
 
 
 def _from_envelope(task_id: str, envelope: dict[str, Any]) -> RemoteTask:
@@ -106,7 +112,8 @@ def _from_envelope(task_id: str, envelope: dict[str, Any]) -> RemoteTask:
         inner.get("failure") or outer.get("fail_reason") or None,
         inner.get("failureCode"),
         _parse_time(inner.get("createdAt")) or _parse_time(outer.get("submit_time")),
-        _credits(inner.get("cost")),
+        credits_of(inner.get("cost")),
+        credits_of(inner.get("estimatedCost")),
     )
 
 
@@ -133,13 +140,70 @@ def error_details(response: httpx.Response) -> tuple[str, str | None, list[str]]
         text = str(error or data.get("message") or "")
         if isinstance(data.get("code"), str) and data["code"] != "success":
             code = data["code"]
-    issues = []
-    for issue in data.get("issues") or []:
-        if isinstance(issue, dict):
-            where = issue.get("path")
-            where = ".".join(str(p) for p in where) if isinstance(where, list) else str(where or "")
-            issues.append(f"{where}: {issue.get('message', 'invalid')}" if where else str(issue.get("message")))
+    issues = [plain_issue(issue.get("path"), issue.get("message")) for issue in _issues(data)]
     return " ".join(text.split())[:500], code, issues
+
+
+# The words a user knows for the request's fields, for the provider's field-level 400 issues.
+FIELD_WORDS = {
+    "model": "Model",
+    "promptText": "Prompt",
+    "videoUri": "Input video",
+    "promptVideo": "Input video",
+    "keyframes": "Keyframe",
+    "references": "Reference image",
+    "referenceVideos": "Reference video",
+    "referenceAudio": "Reference audio",
+    "range": "edit window",
+    "start_seconds": "start",
+    "end_seconds": "end",
+    "seconds": "time",
+    "at": "position",
+    "uri": "file",
+    "seed": "Seed",
+    "ratio": "Ratio",
+    "targetAspectRatio": "Outpaint ratio",
+    "outputFormat": "Output format",
+    "proresProfile": "ProRes profile",
+    "contentModeration": "Moderation",
+    "publicFigureThreshold": "public-figure threshold",
+    "duration": "Length",
+    "resolution": "Resolution",
+    "audio": "Sound",
+    "mode": "Mode",
+}
+
+
+def plain_issue(path: Any, message: Any) -> str:
+    """Say one field-level issue in words: (["keyframes", 1, "range", "end_seconds"], "…") becomes
+    "Keyframe 2, edit window, end: …"."""
+    words: list[str] = []
+    for part in path if isinstance(path, list) else [path] if path else []:
+        if isinstance(part, (int, float)) and not isinstance(part, bool) and words:
+            words[-1] = f"{words[-1]} {int(part) + 1}"
+        else:
+            words.append(FIELD_WORDS.get(str(part), str(part)))
+    text = " ".join(str(message or "invalid").split())[:300]
+    return f"{', '.join(words)}: {text}" if words else text
+
+
+def issue_fields(response: httpx.Response) -> list[str]:
+    """Return the top-level fields the provider's 400 issues name."""
+    data = json_of(response)
+    if data is None:
+        return []
+    fields = []
+    for issue in _issues(data):
+        path = issue.get("path")
+        first = path[0] if isinstance(path, list) and path else path
+        if isinstance(first, str):
+            fields.append(first)
+    return fields
+
+
+def _issues(data: dict[str, Any]) -> list[dict[str, Any]]:
+    issues = data.get("issues")
+    return [i for i in issues if isinstance(i, dict)] if isinstance(issues, list) else []
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -197,7 +261,7 @@ def json_of(response: httpx.Response) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _task(task_id, status, progress, outputs, failure, failure_code, created_at, cost=None) -> RemoteTask:
+def _task(task_id, status, progress, outputs, failure, failure_code, created_at, cost=None, estimate=None) -> RemoteTask:
     urls = [u for u in outputs if isinstance(u, str) and u] if isinstance(outputs, list) else []
     failure = str(failure) if failure else None
     failure_code = str(failure_code) if failure_code else None
@@ -205,7 +269,8 @@ def _task(task_id, status, progress, outputs, failure, failure_code, created_at,
         # A success without a video is of no use to anyone; report it as the provider's failure.
         status, failure = TaskStatus.FAILED, "The task finished without an output video."
     cost = cost if status in TERMINAL else None
-    return RemoteTask(task_id, status, _progress(progress), urls, failure, failure_code, created_at, cost)
+    estimate = None if status in TERMINAL else estimate
+    return RemoteTask(task_id, status, _progress(progress), urls, failure, failure_code, created_at, cost, estimate)
 
 
 def _status(value: Any) -> TaskStatus | None:

@@ -3,9 +3,10 @@
 Pure: files in, files and dataclasses out; no ORM, no request.
 
 - `prepare_video()` trims the clip to the model's window (the catalogue's: gen4_aleph 5 s from
-  `trim_start`, aleph2 2 to 30 s), crops it to fill the chosen ratio at exactly the ratio's size (the
-  API now follows the input's shape, so this is what makes the ratio control mean something), caps
-  the rate at 30 fps and encodes H.264 yuv420p MP4 with +faststart and BT.709 tags, without audio (the model ignores it).
+  `trim_start`, aleph2 2 to 30 s), and either crops it to fill the chosen ratio at exactly the
+  ratio's size (framing "crop": the API follows the input's shape, so this is what makes the ratio
+  mean something there) or keeps its shape (every other framing; the long side at most
+  KEEP_MAX_SIDE), caps the rate at 30 fps and encodes H.264 yuv420p MP4 with +faststart and BT.709 tags, without audio (the model ignores it).
   It then decides how the file travels: a `data:video/mp4;base64,…` URI when the encoded string is
   within the model's data-URI limit, else an ephemeral upload (`uri_kind == "upload"`: call
   `RemoteClient.upload_ephemeral(prepared.path, prepared.path.name, prepared.content_type)`).
@@ -38,6 +39,8 @@ from editor.engines.remote import catalog
 from editor.engines.remote.client import UPLOAD_MAX_BYTES
 
 MAX_FPS = Fraction(30)
+# A clip sent with its own shape is scaled down to this long side at most.
+KEEP_MAX_SIDE = 1920
 # Quality first; a provider that cannot take an upload gets a second, smaller encode before a refusal.
 CRF = 18
 SMALLER_CRF = 26
@@ -62,10 +65,17 @@ class PreparedInput:
 
 @dataclass(frozen=True)
 class Cost:
+    # Both None when the model has no published price (the provider's estimate comes at create).
     credits: int | None
-    usd: Decimal
+    usd: Decimal | None
     # Where the price comes from, for the form's small print.
     basis: str
+    # Of which the output format's surcharge, in credits.
+    surcharge: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.usd is not None
 
 
 # ---------------------------------------------------------------- video
@@ -100,15 +110,19 @@ def prepare_video(
     duration: float | None = None,
     name: str = "engine_input",
     data_uri_limit: int | None = None,
+    framing: str = "crop",
 ) -> PreparedInput:
-    """Trim, crop-reframe and encode a clip for the remote model, and choose data URI or upload."""
+    """Trim, reframe (crop to the ratio, or keep the shape) and encode a clip for the remote model,
+    and choose data URI or upload."""
     spec = _offered(provider, model)
-    if ratio not in spec.ratios:
+    if framing not in catalog.FRAMINGS:
+        raise EngineError("bad_framing", f"Unknown framing {framing!r}.")
+    if framing == "crop" and ratio not in catalog.RATIOS:
         raise EngineError("bad_ratio", f"Unsupported ratio {ratio!r}.")
     limit = data_uri_limit or spec.video_data_uri_limit
     seconds = model_window(model, _clip_seconds(src), trim_start, duration)
     dest = Path(dest_dir) / f"{name}.mp4"
-    width, height = ratio_size(ratio)
+    width, height = ratio_size(ratio) if framing == "crop" else _kept_size(src)
     steps = (CRF,) if catalog.PROVIDERS[provider].supports_upload else (CRF, SMALLER_CRF)
     for crf in steps:
         frames, fps = _encode(src, dest, trim_start, seconds, (width, height), crf)
@@ -122,6 +136,24 @@ def prepare_video(
     if actual < shortest - 0.05:
         raise EngineError("input_too_short", f"{model} needs at least {shortest:g} s of video; only {actual:.1f} s could be read.")
     return _routed(dest, "video/mp4", actual, width, height, provider, limit, "clip")
+
+
+def _kept_size(src: Path) -> tuple[int, int]:
+    """Return the even size a clip is sent at with its own shape (as displayed, long side capped)."""
+    try:
+        with av.open(str(src)) as container:
+            stream = container.streams.video[0]
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise EngineError("bad_input", "No video frames were found in the clip.")
+            width, height = first.width, first.height
+            width = round(width * Fraction(stream.sample_aspect_ratio or 1))
+            if int(getattr(first, "rotation", 0) or 0) % 180 == 90:
+                width, height = height, width
+    except av.FFmpegError:
+        raise EngineError("bad_input", "That file could not be read as a video.") from None
+    scale = min(1.0, KEEP_MAX_SIDE / max(width, height))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 def _offered(provider: str, model: str) -> catalog.Model:
@@ -338,11 +370,18 @@ def _routed(
 # ---------------------------------------------------------------- cost
 
 
-def estimate_cost(provider: str, model: str, seconds: float) -> Cost:
+def estimate_cost(provider: str, model: str, seconds: float, *, output_format: str = "mp4", pixels: int = 0) -> Cost:
     """Estimate what one edit costs before it is submitted (whole seconds, rounded up: never understated)."""
     spec = _offered(provider, model)
     seller = catalog.PROVIDERS[provider]
     if seller.usd_per_call is not None:
         return Cost(None, seller.usd_per_call, seller.call_price_basis)
-    credits = spec.credits_for(seconds)
-    return Cost(math.ceil(credits), credits * catalog.CREDIT_USD, spec.price_basis)
+    credits = spec.credits_for(seconds, output_format=output_format, pixels=pixels)
+    if credits is None:
+        return Cost(None, None, spec.price_basis)
+    whole = max(1, math.ceil(seconds - 1e-6))
+    surcharge = spec.surcharge_per_second(output_format, pixels) * whole
+    basis = spec.price_basis
+    if surcharge:
+        basis += f"; {catalog.OUTPUT_FORMATS[output_format][0]} adds {spec.surcharge_per_second(output_format, pixels)} a second"
+    return Cost(math.ceil(credits), credits * catalog.CREDIT_USD, basis, surcharge)
