@@ -257,6 +257,8 @@ ALEPH_DEFAULT_MONTHLY_CREDITS = envint("ALEPH_DEFAULT_MONTHLY_CREDITS", 0)
 ALEPH_MONTHLY_CREDIT_CAP = envint("ALEPH_MONTHLY_CREDIT_CAP", 0) if os.environ.get("ALEPH_MONTHLY_CREDIT_CAP") else None
 
 ALEPH_MAX_UPLOAD_MB = envint("ALEPH_MAX_UPLOAD_MB", 500, minimum=1)
+# The largest remote result stored: 30 s of ProRes 4444 at 1080p is over a gigabyte.
+ALEPH_MAX_RESULT_MB = envint("ALEPH_MAX_RESULT_MB", 4096, minimum=1)
 ALEPH_MAX_CLIP_SECONDS = envint("ALEPH_MAX_CLIP_SECONDS", 120, minimum=1)
 ALEPH_MAX_REFERENCE_MB = envint("ALEPH_MAX_REFERENCE_MB", 16, minimum=1)
 # Clips and images are refused on their headers when larger than this, before anything is decoded.

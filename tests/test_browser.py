@@ -50,6 +50,26 @@ def _plays(page, selector: str) -> bool:
     )
 
 
+def _administrator_logs_in(page, live_server, name: str) -> None:
+    """Make the first account (an administrator, unlimited) and log in as it."""
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser(name, password="a-long-passphrase-9")
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", name)
+    page.fill("#id_password", "a-long-passphrase-9")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+
+
+def _new_project(page) -> None:
+    """Upload the 5 s test clip as a new project and wait for its page."""
+    page.click("text=New project")
+    page.set_input_files("#id_file", str(DATA / "bigbuckbunny_720p_5s.mp4"))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
+
+
 def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_media, monkeypatch, settings):
     page = browser_page
     settings.ALEPH_SIGNUP = "open"
@@ -167,14 +187,7 @@ def test_an_administrator_sets_an_allowance_and_the_edit_form_shows_what_is_left
     settings.ALEPH_SIGNUP = "invite"
     with FakeProvider("runway", api_key=RUNWAY_TEST_KEY) as fake:
         use_fake(settings, fake)
-        from django.contrib.auth import get_user_model
-
-        get_user_model().objects.create_superuser("admin", password="a-long-passphrase-9")
-        page.goto(live_server.url + "/accounts/login/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", "a-long-passphrase-9")
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
+        _administrator_logs_in(page, live_server, "admin")
 
         # The staff page: the administrator gives themselves a monthly allowance and makes an invitation.
         page.click("text=Staff")
@@ -218,18 +231,8 @@ def test_aleph2_outpaints_with_keyframes_delivers_prores_and_gemini_runs_too(
         fake.default_plan = TaskPlan(steps=(("RUNNING", 0.5),))
         worker = start_worker(private_media, worker_id="remote-browser", extra_env=worker_settings_env(fake))
         try:
-            from django.contrib.auth import get_user_model
-
-            get_user_model().objects.create_superuser("director", password="a-long-passphrase-9")
-            page.goto(live_server.url + "/accounts/login/")
-            page.fill("#id_username", "director")
-            page.fill("#id_password", "a-long-passphrase-9")
-            page.click("button[type=submit]")
-            page.wait_for_url(live_server.url + "/")
-            page.click("text=New project")
-            page.set_input_files("#id_file", str(DATA / "bigbuckbunny_720p_5s.mp4"))
-            page.click("#upload-form button[type=submit]")
-            page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
+            _administrator_logs_in(page, live_server, "director")
+            _new_project(page)
             project_url = page.url
             for _ in range(2):
                 page.set_input_files("#id_image", str(DATA / "chelsea_cat.png"))

@@ -77,7 +77,7 @@ def client_for(provider: str, **options) -> RemoteClient:
         output_hosts=tuple(settings.ALEPH_OUTPUT_HOSTS),
         connect_timeout=settings.ALEPH_REMOTE_CONNECT_TIMEOUT,
         read_timeout=settings.ALEPH_REMOTE_READ_TIMEOUT,
-        max_output_bytes=settings.ALEPH_MAX_UPLOAD_MB * 1024 * 1024,
+        max_output_bytes=settings.ALEPH_MAX_RESULT_MB * 1024 * 1024,
         download_timeout=DOWNLOAD_LIMIT.total_seconds(),
     )
     # Tests route the client to a fake at the HTTP seam, with a fake sleep and clock (both unset in production).

@@ -63,6 +63,8 @@ SEEDANCE2_5_RATIOS = (
     "854:480", "480:854", "752:560", "560:752", "640:640",
     "1920:1080", "1080:1920", "1440:1440", "1664:1248", "1248:1664", "2206:946",
 )
+NO_PRICE = "no published price: Runway's estimate is shown once the task is created, the charge after the run"
+
 HAILUO_RATIOS = ("adaptive", "16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
 
 
@@ -184,7 +186,7 @@ _SEEDANCE = dict(
     max_references=9,
     max_keyframes=0,
     credits_per_second=None,
-    price_basis="no published price: Runway's estimate is shown once the task is created, the charge after the run",
+    price_basis=NO_PRICE,
     prompt_max=3500,
     video_field="promptVideo",
     framings=("model",),
@@ -205,7 +207,7 @@ MODELS: dict[str, Model] = {
         max_keyframes=5,
         credits_per_second=Decimal(28),
         min_credits=56,
-        price_basis="Runway's list price: 28 credits per output second, 56 at least, at $0.01 a credit",
+        price_basis="Runway's list price of 28 credits per output second, 56 at least, at $0.01 a credit",
         framings=("keep", "crop", "outpaint"),
         takes_moderation=True,
         output_formats=tuple(OUTPUT_FORMATS),
@@ -218,7 +220,7 @@ MODELS: dict[str, Model] = {
         max_references=1,
         max_keyframes=0,
         credits_per_second=Decimal(15),
-        price_basis="Runway: 15 credits per output second at $0.01 a credit",
+        price_basis="Runway's price of 15 credits per output second at $0.01 a credit",
         video_data_uri_limit=GEN4_VIDEO_DATA_URI_LIMIT,
         framings=("crop",),
         sends_crop_ratio=True,
@@ -234,7 +236,7 @@ MODELS: dict[str, Model] = {
         max_references=5,
         max_keyframes=0,
         credits_per_second=None,
-        price_basis="no published price: Runway's estimate is shown once the task is created, the charge after the run",
+        price_basis=NO_PRICE,
         prompt_max=4000,
         framings=("keep",),
         takes_seed=False,
@@ -265,7 +267,7 @@ MODELS: dict[str, Model] = {
         max_references=9,
         max_keyframes=0,
         credits_per_second=None,
-        price_basis="no published price: Runway's estimate is shown once the task is created, the charge after the run",
+        price_basis=NO_PRICE,
         prompt_max=6000,
         video_field="promptVideo",
         framings=("model",),
