@@ -22,6 +22,18 @@ TASK = "2f6b3c1e-7a0d-4c7e-9b8a-1f2e3d4c5b6a"
 BODY = {"model": "gen4_aleph", "promptText": "snow", "videoUri": "https://in.example/a.mp4"}
 # The create answer as the spec has it: the task's id and the provider's estimate.
 CREATED = {"id": TASK, "estimatedCost": {"credits": 75}}
+# Tasks as the spec has them (tests/engines/test_spec.py holds these to its schema).
+RUNNING_TASK = {"id": TASK, "status": "RUNNING", "createdAt": "2026-11-02T10:00:00.000Z", "progress": 0.42, "estimatedCost": {"credits": 75}}
+FAILED_TASK = {
+    "id": TASK,
+    "status": "FAILED",
+    "createdAt": "2026-11-02T10:00:00Z",
+    "failure": "bad",
+    "failureCode": "SAFETY.INPUT.TEXT",
+    "cost": {"credits": 75},
+}
+PENDING_TASK = {"id": TASK, "status": "PENDING", "createdAt": "2026-11-02T10:00:00Z", "estimatedCost": {"credits": 75}}
+SPEC_REPLIES = {"create": [CREATED], "task": [RUNNING_TASK, FAILED_TASK, PENDING_TASK]}
 
 
 class FakeTime:
@@ -115,7 +127,8 @@ def test_parse_output_hosts_normalises_and_rejects_junk():
 @respx.mock
 def test_create_sends_the_contract_headers_and_body(time_):
     route = respx.post(f"{RUNWAY}/v1/video_to_video").respond(200, json=CREATED)
-    assert runway(time_).create_video_to_video(BODY).id == TASK
+    created = runway(time_).create_video_to_video(BODY)
+    assert (created.id, created.estimated_credits) == (TASK, 75)
     request = route.calls.last.request
     assert request.headers["authorization"] == f"Bearer {KEY}"
     assert request.headers["x-runway-version"] == "2024-11-06"
@@ -315,10 +328,11 @@ def test_cometapi_redirect_to_an_html_page_points_at_the_base_url(time_):
 @respx.mock
 def test_get_task_reads_runways_bare_task(time_):
     respx.get(f"{RUNWAY}/v1/tasks/{TASK}").respond(
-        200, json={"id": TASK, "status": "RUNNING", "createdAt": "2026-11-02T10:00:00.000Z", "progress": 0.42}
+        200, json=RUNNING_TASK
     )
     task = runway(time_).get_task(TASK)
     assert task.status == TaskStatus.RUNNING and task.progress == pytest.approx(0.42)
+    assert (task.estimated_credits, task.cost_credits) == (75, None)
     assert task.created_at.isoformat() == "2026-11-02T10:00:00+00:00"
     assert not task.is_terminal and task.status not in (TaskStatus.PENDING, TaskStatus.THROTTLED)
 
@@ -326,10 +340,11 @@ def test_get_task_reads_runways_bare_task(time_):
 @respx.mock
 def test_get_task_reads_failure_fields(time_):
     respx.get(f"{RUNWAY}/v1/tasks/{TASK}").respond(
-        200, json={"id": TASK, "status": "FAILED", "createdAt": "2026-11-02T10:00:00Z", "failure": "bad", "failureCode": "SAFETY.INPUT.TEXT"}
+        200, json=FAILED_TASK
     )
     task = runway(time_).get_task(TASK)
     assert (task.status, task.failure, task.failure_code, task.is_terminal) == (TaskStatus.FAILED, "bad", "SAFETY.INPUT.TEXT", True)
+    assert (task.estimated_credits, task.cost_credits) == (None, 75)
 
 
 @respx.mock
@@ -395,7 +410,7 @@ def test_get_task_unknown_status_is_a_bad_response(time_):
 @respx.mock
 def test_get_task_retries_server_errors_with_capped_exponential_backoff(time_):
     route = respx.get(f"{RUNWAY}/v1/tasks/{TASK}").mock(
-        side_effect=[httpx.Response(503), httpx.ReadTimeout("t"), httpx.Response(502), httpx.Response(200, json={"id": TASK, "status": "PENDING"})]
+        side_effect=[httpx.Response(503), httpx.ReadTimeout("t"), httpx.Response(502), httpx.Response(200, json=PENDING_TASK)]
     )
     client = RemoteClient(
         RemoteConfig("runway", "", KEY), sleep=time_.sleep, clock=time_.clock, jitter=lambda: 1.0, backoff_cap=1.0
@@ -424,7 +439,7 @@ def test_get_task_keeps_a_persistent_transient_answer_retryable(time_, status):
 @respx.mock
 def test_get_task_honours_retry_after_on_429(time_):
     respx.get(f"{RUNWAY}/v1/tasks/{TASK}").mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200, json={"id": TASK, "status": "PENDING"})]
+        side_effect=[httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200, json=PENDING_TASK)]
     )
     runway(time_).get_task(TASK)
     assert time_.sleeps == [3.0]
@@ -449,7 +464,7 @@ def test_cometapi_task_not_exist_is_retried_for_30_seconds_then_not_found(time_)
 @respx.mock
 def test_cometapi_task_not_exist_clears_when_the_task_appears(time_):
     missing = httpx.Response(200, json={"error": {"message": "task_not_exist", "type": "comet_api_error", "code": "task_not_exist"}})
-    respx.get(f"{COMET}/v1/tasks/{TASK}").mock(side_effect=[missing, missing, httpx.Response(200, json={"id": TASK, "status": "PENDING"})])
+    respx.get(f"{COMET}/v1/tasks/{TASK}").mock(side_effect=[missing, missing, httpx.Response(200, json=PENDING_TASK)])
     assert comet(time_).get_task(TASK).status == TaskStatus.PENDING
     assert time_.sleeps == [3.0, 3.0]
 

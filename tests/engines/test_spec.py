@@ -203,3 +203,11 @@ def test_the_specs_own_examples_are_read_as_they_are_meant():
     assert task_from_json("x", examples["running"]).estimated_credits == 25
     assert task_from_json("x", examples["succeeded"]).cost_credits == 25
     assert task_from_json("x", examples["failed"]).cost_credits == 0
+
+
+def test_the_replies_the_client_tests_mock_are_the_specs():
+    from tests.engines.test_remote_client import SPEC_REPLIES
+
+    for schema, replies in SPEC_REPLIES.items():
+        for reply in replies:
+            assert not schema_errors(response_schema(schema), reply), reply
