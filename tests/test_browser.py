@@ -251,13 +251,21 @@ def test_aleph2_outpaints_with_keyframes_delivers_prores_and_gemini_runs_too(
             page.wait_for_selector("#edit-estimate >> text=ProRes (.mov) adds 5 a second")
             assert "(198 credits)" in page.inner_text("#edit-estimate")
             page.fill("#id_prompt", "turn the sky violet at dusk")
-            for reference, (at, start, end) in ((first, ("1", "0", "2")), (second, ("0.8", "3", "5"))):
-                page.check(f"input[name=references][value='{reference.pk}']")
-                if reference == second:
-                    page.select_option(f"select[name=keyframe_pin_{reference.pk}]", "at")
-                page.fill(f"input[name=keyframe_at_{reference.pk}]", at)
+            # The first keyframe is pinned where the source player stands ("here"), the second by position.
+            page.evaluate("""() => new Promise(done => { const v = document.getElementById('source-video');
+                v.addEventListener('seeked', done, { once: true }); v.currentTime = 1.0; })""")
+            page.click(f"[data-keyframe-here='{first.pk}']")
+            assert page.input_value(f"input[name=keyframe_at_{first.pk}]") == "1.00"
+            assert page.is_checked(f"input[name=references][value='{first.pk}']")
+            page.check(f"input[name=references][value='{second.pk}']")
+            page.select_option(f"select[name=keyframe_pin_{second.pk}]", "at")
+            page.fill(f"input[name=keyframe_at_{second.pk}]", "0.8")
+            for reference, (start, end) in ((first, ("0", "2")), (second, ("3", "5"))):
                 page.fill(f"input[name=keyframe_from_{reference.pk}]", start)
                 page.fill(f"input[name=keyframe_to_{reference.pk}]", end)
+            # Both keyframes and their windows are drawn on the trim bar.
+            assert page.locator("[data-keyframe-marks] .mark").count() == 2
+            assert page.locator("[data-keyframe-marks] .window").count() == 2
             page.screenshot(path=str(ARTIFACTS / "aleph2-form.png"), full_page=True)
             page.click("#edit-form button[type=submit]")
             page.wait_for_selector(".edit-status.status-succeeded", timeout=180_000)

@@ -285,6 +285,56 @@ document.addEventListener("DOMContentLoaded", function () {
   };
   [engine, model, framing, format].forEach(function (el) { if (el) el.addEventListener("change", toggle); });
   toggle();
+
+  // Keyframes on the trim bar: the part sent, each ticked keyframe's time and its edit window, in
+  // the clip's own time (the keyframe times are counted from the start of the part sent).
+  var marks = form.querySelector("[data-keyframe-marks]");
+  var drawMarks = function () {
+    if (!marks || !slider) return;
+    marks.innerHTML = "";
+    var spec = engine && engine.value !== "local" && model ? catalog.models[model.value] : null;
+    var total = parseFloat(slider.max) || 0;
+    if (!spec || !total) return;
+    var start = parseFloat(input && input.value) || 0;
+    var sent = Math.min(spec.window[1], total - start);
+    var place = function (cls, from, to) {
+      var el = document.createElement("span");
+      el.className = cls;
+      el.style.left = (100 * Math.max(0, Math.min(total, from)) / total) + "%";
+      if (to !== undefined) el.style.width = (100 * Math.max(0, Math.min(total, to) - from) / total) + "%";
+      marks.appendChild(el);
+    };
+    place("sent", start, start + sent);
+    if (!spec.keyframes) return;
+    form.querySelectorAll("input[name=references]:checked").forEach(function (box) {
+      var pk = box.value;
+      var pin = form.querySelector("[name=keyframe_pin_" + pk + "]");
+      var value = parseFloat((form.querySelector("[name=keyframe_at_" + pk + "]") || {}).value);
+      if (isNaN(value)) return;
+      var t = pin && pin.value === "at" ? value * sent : value;
+      var from = parseInt((form.querySelector("[name=keyframe_from_" + pk + "]") || {}).value, 10);
+      var to = parseInt((form.querySelector("[name=keyframe_to_" + pk + "]") || {}).value, 10);
+      if (!isNaN(from) && !isNaN(to) && to > from) place("window", start + from, start + to);
+      place("mark", start + t);
+    });
+  };
+  form.addEventListener("input", drawMarks);
+  form.addEventListener("change", drawMarks);
+  drawMarks();
+  // "here": pin a keyframe at the source player's current time (in the part sent).
+  form.addEventListener("click", function (e) {
+    var here = e.target.closest && e.target.closest("[data-keyframe-here]");
+    if (!here || !video) return;
+    var pk = here.dataset.keyframeHere;
+    var start = parseFloat(input && input.value) || 0;
+    var pin = form.querySelector("[name=keyframe_pin_" + pk + "]");
+    if (pin) pin.value = "seconds";
+    var field = form.querySelector("[name=keyframe_at_" + pk + "]");
+    if (field) field.value = Math.max(0, video.currentTime - start).toFixed(2);
+    var box = form.querySelector("input[name=references][value='" + pk + "']");
+    if (box) box.checked = true;
+    drawMarks();
+  });
   if (slider && input) {
     slider.addEventListener("input", function () {
       input.value = slider.value;
