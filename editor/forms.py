@@ -10,9 +10,10 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 from editor import media
-from editor.constants import PROMPT_MAX_CHARS, RATIOS, SEED_MAX
+from editor.constants import MAX_BATCH, PROMPT_MAX_CHARS, RATIOS, SEED_MAX, closest_ratio
 from editor.engines.remote import catalog
 from editor.models import Clip, Engine, Project, Reference, Status, Threshold, keyframe_query
+
 from editor.recipe import FIELDS as RECIPE_FIELDS
 from editor.services import providers
 
@@ -77,6 +78,10 @@ class EstimateForm(forms.Form):
         help_text=f"Remote models take a window of the clip: {catalog.windows_text()}.",
     )
     output_format = forms.ChoiceField(label="Delivered as", choices=OUTPUT_FORMAT_CHOICES, required=False, initial="mp4")
+    # A batch: several seeds, prompts (one per line) and engines or models at once.
+    seed_count = forms.IntegerField(label="Seeds", min_value=1, max_value=16, required=False, initial=1)
+    prompt_count = forms.IntegerField(min_value=1, max_value=64, required=False, widget=forms.HiddenInput)
+    also = forms.MultipleChoiceField(label="Also run on", choices=(), required=False, widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -85,6 +90,14 @@ class EstimateForm(forms.Form):
         self.fields["input_clip"].label_from_instance = lambda clip: clip.label
         self.fields["engine"].choices = providers.engine_choices()
         self.fields["model"].choices = providers.model_choices()
+        self.fields["also"].choices = providers.variant_choices()
+
+    def clean_seed_count(self) -> int:
+        return self.cleaned_data.get("seed_count") or 1
+
+    def clean_also(self) -> list[tuple[str, str]]:
+        """Read "engine" or "engine:model" choices as (engine, model) pairs."""
+        return [tuple(v.split(":", 1)) if ":" in v else (v, "") for v in self.cleaned_data.get("also") or []]
 
     def clean_trim_start(self) -> float:
         return self.cleaned_data.get("trim_start") or 0.0
@@ -109,6 +122,11 @@ class EditForm(EstimateForm):
     seed = forms.IntegerField(
         label="Seed", min_value=0, max_value=SEED_MAX, required=False, help_text="Leave empty for a random seed."
     )
+    seed_step = forms.IntegerField(
+        label="Seed step", min_value=1, max_value=SEED_MAX, required=False, initial=1,
+        help_text="With several seeds: the start seed, then this much more each time (random when no seed is given).",
+    )
+    prompt_per_line = forms.BooleanField(label="One prompt per line (a batch of prompts)", required=False)
     public_figure_threshold = forms.ChoiceField(
         label="Public figure threshold", choices=Threshold.choices, initial=Threshold.AUTO
     )
@@ -144,16 +162,104 @@ class EditForm(EstimateForm):
             self.add_error("trim_start", f"The clip is only {clip.duration:.2f} s long.")
         data["options"] = {}
         data["keyframes"] = []
+        prompts = self._prompts(data)
         if engine == Engine.LOCAL or not engine:
             data["model"] = ""
             self._clean_local(data)
-            return data
-        spec = catalog.MODELS.get(data.get("model") or "")
-        if spec is None:
-            self.add_error("model", "Choose a model for the remote engine.")
-            return data
-        self._clean_remote(data, spec, clip)
+        else:
+            spec = catalog.MODELS.get(data.get("model") or "")
+            if spec is None:
+                self.add_error("model", "Choose a model for the remote engine.")
+                return data
+            self._clean_remote(data, spec, clip)
+        data["variants"] = self._variants(data, prompts, clip) if not self.errors else []
         return data
+
+    def _prompts(self, data) -> list[str]:
+        """Return the prompts asked for: each non-empty line with "one prompt per line", else the prompt."""
+        prompt = data.get("prompt") or ""
+        if not data.get("prompt_per_line"):
+            return [prompt]
+        lines = [line.strip() for line in prompt.splitlines() if line.strip()]
+        if not lines:
+            return [prompt]
+        # Each line is checked as a prompt of its own below.
+        data["prompt"] = lines[0]
+        return lines
+
+    def _variants(self, data, prompts: list[str], clip) -> list[dict]:
+        """Return every edit a batch asks for: the product of prompts, engines or models, and seeds,
+        each with only the settings its model takes (where it takes fewer, its defaults)."""
+        targets = [(data["engine"], data.get("model") or "")]
+        targets += [t for t in data.get("also") or [] if t not in targets]
+        seeds = self._seeds(data)
+        count = len(prompts) * len(targets) * len(seeds)
+        if count > MAX_BATCH:
+            self.add_error("seed_count", f"That is {count} edits; a batch has at most {MAX_BATCH}.")
+            return []
+        variants = []
+        for engine, model in targets:
+            base = self._target_settings(data, engine, model, clip)
+            if base is None:
+                return []
+            for prompt in prompts:
+                problem = self._prompt_problem(prompt, engine, model, base)
+                if problem:
+                    self.add_error("prompt", problem)
+                    return []
+                variants += [{**base, "prompt": prompt, "seed": seed} for seed in seeds]
+        return variants
+
+    def _seeds(self, data) -> list[int]:
+        count = data.get("seed_count") or 1
+        if str(self.data.get("seed", "")).strip() == "":
+            return [data["seed"]] + [secrets.randbelow(SEED_MAX + 1) for _ in range(count - 1)]
+        step = data.get("seed_step") or 1
+        return [(data["seed"] + i * step) % (SEED_MAX + 1) for i in range(count)]
+
+    def _target_settings(self, data, engine: str, model: str, clip) -> dict | None:
+        """Return the ratio, options and keyframes one engine or model of a batch gets."""
+        if (engine, model) == (data["engine"], data.get("model") or ""):
+            return {"engine": engine, "model": model, "ratio": data["ratio"], "options": data["options"], "keyframes": data["keyframes"]}
+        if engine == Engine.LOCAL:
+            # The local engine renders one of its own ratios: the chosen one, else the input's closest.
+            ratio = data["ratio"] if data.get("ratio") in RATIOS else closest_ratio(clip.width, clip.height)
+            return {"engine": engine, "model": "", "ratio": ratio, "options": {}, "keyframes": []}
+        spec = catalog.MODELS[model]
+        references = list(data.get("references") or [])
+        if len(references) > max(spec.max_references, spec.max_keyframes):
+            self.add_error("also", f"{spec.name} takes {max(spec.max_references, spec.max_keyframes)} reference images at most; untick some, or run it separately.")
+            return None
+        framing = data["options"].get("framing") if data["options"].get("framing") in spec.framings else spec.framings[0]
+        ratios = spec.ratios_for(framing)
+        ratio = data["ratio"] if data["ratio"] in ratios else (ratios[0] if ratios else "")
+        options = {"framing": framing}
+        for key in ("output_format", "prores_profile"):
+            if spec.output_formats and key in data["options"]:
+                options[key] = data["options"][key]
+        if spec.modes:
+            options["mode"] = spec.modes[0]
+        if spec.takes_audio:
+            options["audio"] = data.get("audio") != "off"
+        keyframes = data["keyframes"] if spec.max_keyframes else []
+        if spec.max_keyframes and not keyframes and references:
+            # Keyframes of another model's references: pinned at the start.
+            keyframes = [{"reference": r.pk, "seconds": 0.0} for r in references]
+        return {"engine": engine, "model": model, "ratio": ratio, "options": options, "keyframes": keyframes}
+
+    def _prompt_problem(self, prompt: str, engine: str, model: str, base: dict) -> str:
+        if engine == Engine.LOCAL:
+            if not prompt:
+                return "Write what the edit should do."
+            return f"The local engine takes at most {PROMPT_MAX_CHARS} characters." if len(prompt) > PROMPT_MAX_CHARS else ""
+        spec = catalog.MODELS[model]
+        if len(prompt.encode("utf-16-le")) // 2 > spec.prompt_max:
+            return f"{spec.name} takes at most {spec.prompt_max} characters."
+        if not prompt and (spec.prompt_required or base["options"].get("mode") in ("edit", "extend")):
+            return f"{spec.name} needs a prompt describing the edit."
+        if not prompt and not base["keyframes"] and not (self.cleaned_data.get("references")):
+            return f"Give {spec.name} a prompt or at least one keyframe image."
+        return ""
 
     def _clean_local(self, data) -> None:
         prompt = data.get("prompt") or ""

@@ -241,6 +241,20 @@ class Reference(models.Model):
         return self.original_name or f"Reference {self.pk}"
 
 
+class Batch(models.Model):
+    """Edits asked for together from one form: several seeds, prompts or models of one input."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class EditQuerySet(models.QuerySet):
     """The verbs of the state graph. Each is a compare-and-set on one edit: an UPDATE filtered on its
     status (and, for a run in progress, on its run token) that tells whether it changed the row."""
@@ -392,6 +406,8 @@ class Edit(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="edits")
     input_clip = models.ForeignKey(Clip, on_delete=models.RESTRICT, related_name="edits_as_input")
     references = models.ManyToManyField(Reference, blank=True, related_name="edits")
+    # The batch it was asked for in, if any.
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="edits")
 
     prompt = models.TextField(max_length=1000)
     # The output ratio: one of RATIOS for the local engine and for cropping, the model's own ratio,

@@ -309,3 +309,24 @@ def test_aleph2_outpaints_with_keyframes_delivers_prores_and_gemini_runs_too(
         finally:
             worker.terminate()
             worker.wait(timeout=20)
+
+
+def test_a_batch_of_seeds_and_prompts_is_counted_before_it_is_sent(browser_page, live_server, private_media, monkeypatch):
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    _administrator_logs_in(page, live_server, "explorer")
+    _new_project(page)
+    page.click("text=Explore: several seeds")
+    page.fill("#id_prompt", "make it black and white\nrelight this as golden hour")
+    page.check("#id_prompt_per_line")
+    page.fill("#id_seed_count", "4")
+    page.fill("#id_seed", "10")
+    page.locator("#id_seed").dispatch_event("change")
+    page.wait_for_selector("[data-batch-total] >> text=8 edits")
+    page.screenshot(path=str(ARTIFACTS / "batch-form.png"), full_page=True)
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_selector("[data-batch] >> text=8 edits")
+    assert page.locator(".edit-card").count() == 8
+    assert sorted(Edit.objects.values_list("seed", flat=True)) == [10, 10, 11, 11, 12, 12, 13, 13]
+    page.screenshot(path=str(ARTIFACTS / "batch-queued.png"), full_page=True)

@@ -21,11 +21,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from editor import media
-from editor.constants import SEED_MAX
+from editor.constants import MAX_BATCH, SEED_MAX
 from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.errors import InputError, Refusal
-from editor.models import TIME_LIMITS, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
+from editor.models import TIME_LIMITS, Batch, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
 # Services import one another as modules: see services/remote_edits.py.
 from editor.services import credits, projects, providers, queue, remote_edits
 from editor.storage import local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
@@ -64,11 +64,54 @@ def create_edit(
     mask_png: bytes | None = None,
 ) -> Edit:
     """Record a new edit and enqueue its run once the transaction commits."""
+    plan = _plan(project, input_clip, edit_settings, references, mask_png)
+    with staged_files() as staged:
+        mask_name = store_mask(mask_png, staged) if mask_png is not None else ""
+        with transaction.atomic():
+            return _record(project, input_clip, edit_settings, references, mask_name, plan)
+
+
+def create_batch(
+    project: Project,
+    input_clip: Clip,
+    variants: list[EditSettings],
+    references: list[Reference] = (),
+    mask_png: bytes | None = None,
+) -> Batch:
+    """Record every edit of a batch in one transaction, or none: a variant that is refused (its
+    engine, its plan, or the allowance, which holds the whole batch's estimate) refuses the batch."""
+    if not 1 <= len(variants) <= MAX_BATCH:
+        raise InputError(f"A batch has 1 to {MAX_BATCH} edits; this one would have {len(variants)}.")
+    plans = [_plan(project, input_clip, variant, references, mask_png) for variant in variants]
+    with staged_files() as staged:
+        # Each edit keeps its own copy of the mask: deleting one edit deletes only its copy.
+        masks = [store_mask(mask_png, staged) if mask_png is not None else "" for _ in variants]
+        with transaction.atomic():
+            batch = Batch.objects.create(project=project, title=batch_title(variants))
+            for variant, plan, mask_name in zip(variants, plans, masks):
+                _record(project, input_clip, variant, references, mask_name, plan, batch=batch)
+    return batch
+
+
+def batch_title(variants: list[EditSettings]) -> str:
+    """Name a batch after its (first) prompt."""
+    prompt = next((v.prompt for v in variants if v.prompt), "") or "Keyframes only"
+    return prompt if len(prompt) <= 80 else prompt[:79].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    cost: object
+    summary: str
+    plan: list
+
+
+def _plan(project: Project, input_clip: Clip, edit_settings: EditSettings, references, mask_png) -> _Plan:
+    """Check an edit before anything is recorded: its input, its engine, its price or its local plan."""
     if input_clip.project_id != project.pk:
         raise InputError("The input clip belongs to another project.")
     if not input_clip.is_original and input_clip.source_edit.status != Status.SUCCEEDED:
         raise InputError("That result is not finished yet.")
-    cost = None
     if edit_settings.engine != Engine.LOCAL:
         providers.check_can_submit(edit_settings.engine)
         if not providers.offers(edit_settings.engine, edit_settings.model):
@@ -81,47 +124,50 @@ def create_edit(
             output_format=(edit_settings.options or {}).get("output_format", "mp4"),
             clip_size=(input_clip.width, input_clip.height),
         )
-        summary, plan = "", []
-    else:
-        try:
-            summary, plan = local_engine.describe(
-                edit_settings.prompt,
-                ratio=edit_settings.ratio,
-                seed=edit_settings.seed,
-                has_reference=bool(references),
-                has_mask=mask_png is not None,
-            )
-        except EngineError as exc:
-            raise InputError(exc.message) from None
-    with staged_files() as staged:
-        mask_name = store_mask(mask_png, staged) if mask_png is not None else ""
-        with transaction.atomic():
-            edit = Edit.objects.create(
-                project=project,
-                input_clip=input_clip,
-                prompt=edit_settings.prompt,
-                ratio=edit_settings.ratio,
-                seed=edit_settings.seed,
-                public_figure_threshold=edit_settings.public_figure_threshold,
-                engine=edit_settings.engine,
-                model=edit_settings.model,
-                trim_start=edit_settings.trim_start,
-                keyframes=list(edit_settings.keyframes),
-                options=dict(edit_settings.options or {}) if edit_settings.engine != Engine.LOCAL else {},
-                summary=summary[:500],
-                plan=plan,
-                cost_credits=cost.credits if cost else None,
-                cost_usd=cost.usd if cost else None,
-                mask=mask_name,
-                heartbeat_at=timezone.now(),
-            )
-            if cost is not None:
-                # Refused here, nothing of the edit is kept: the transaction rolls back.
-                credits.reserve(edit, project.owner, credits.needed(cost))
-            if references:
-                edit.references.set(references)
-            projects.touch(project)
-            queue.run_edit(edit.pk)
+        return _Plan(cost, "", [])
+    try:
+        summary, plan = local_engine.describe(
+            edit_settings.prompt,
+            ratio=edit_settings.ratio,
+            seed=edit_settings.seed,
+            has_reference=bool(references),
+            has_mask=mask_png is not None,
+        )
+    except EngineError as exc:
+        raise InputError(exc.message) from None
+    return _Plan(None, summary, plan)
+
+
+def _record(project, input_clip, edit_settings: EditSettings, references, mask_name: str, plan: _Plan, batch=None) -> Edit:
+    """Record a checked edit (inside the caller's transaction), hold its estimate, enqueue its run."""
+    cost = plan.cost
+    edit = Edit.objects.create(
+        project=project,
+        input_clip=input_clip,
+        batch=batch,
+        prompt=edit_settings.prompt,
+        ratio=edit_settings.ratio,
+        seed=edit_settings.seed,
+        public_figure_threshold=edit_settings.public_figure_threshold,
+        engine=edit_settings.engine,
+        model=edit_settings.model,
+        trim_start=edit_settings.trim_start,
+        keyframes=list(edit_settings.keyframes),
+        options=dict(edit_settings.options or {}) if edit_settings.engine != Engine.LOCAL else {},
+        summary=plan.summary[:500],
+        plan=plan.plan,
+        cost_credits=cost.credits if cost else None,
+        cost_usd=cost.usd if cost else None,
+        mask=mask_name,
+        heartbeat_at=timezone.now(),
+    )
+    if cost is not None:
+        # Refused here, nothing of the edit (or its batch) is kept: the transaction rolls back.
+        credits.reserve(edit, project.owner, credits.needed(cost))
+    if references:
+        edit.references.set(references)
+    projects.touch(project)
+    queue.run_edit(edit.pk)
     return edit
 
 

@@ -58,6 +58,14 @@ def model_choices() -> list[tuple[str, str]]:
     return [(m, f"{m} — {catalog.MODELS[m].note}" if catalog.MODELS[m].note else m) for m in seen]
 
 
+def variant_choices() -> list[tuple[str, str]]:
+    """Return the engines and models a batch can also run on: "local" and "provider:model"."""
+    choices = [(Engine.LOCAL.value, "Local engine")]
+    for provider in configured_providers():
+        choices += [(f"{provider}:{m}", f"{label(provider)} {m}") for m in catalog.PROVIDERS[provider].models]
+    return choices
+
+
 def offers(provider: str, model: str) -> bool:
     return provider in catalog.PROVIDERS and model in catalog.PROVIDERS[provider].models
 

@@ -28,24 +28,26 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.EditForm(request.POST, request.FILES, project=project)
     if not refused_upload(request, form, "mask") and form.is_valid():
         data = form.cleaned_data
-        try:
-            edit_service.create_edit(
-                project,
-                data["input_clip"],
-                edit_service.EditSettings(
-                    prompt=data["prompt"],
-                    ratio=data["ratio"],
-                    seed=data["seed"],
-                    public_figure_threshold=data["public_figure_threshold"],
-                    engine=data["engine"],
-                    model=data["model"],
-                    trim_start=data["trim_start"],
-                    keyframes=tuple(data["keyframes"]),
-                    options=data["options"],
-                ),
-                list(data["references"]),
-                mask_png=data["mask"],
+        variants = [
+            edit_service.EditSettings(
+                prompt=variant["prompt"],
+                ratio=variant["ratio"],
+                seed=variant["seed"],
+                public_figure_threshold=data["public_figure_threshold"],
+                engine=variant["engine"],
+                model=variant["model"],
+                trim_start=data["trim_start"],
+                keyframes=tuple(variant["keyframes"]),
+                options=variant["options"],
             )
+            for variant in data["variants"]
+        ]
+        try:
+            if len(variants) > 1:
+                batch = edit_service.create_batch(project, data["input_clip"], variants, list(data["references"]), mask_png=data["mask"])
+                messages.success(request, f"Batch “{batch.title}”: {len(variants)} edits queued.")
+            else:
+                edit_service.create_edit(project, data["input_clip"], variants[0], list(data["references"]), mask_png=data["mask"])
         except Refusal as exc:
             form.add_error("prompt", exc.message)
         else:
@@ -128,7 +130,9 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     filters = forms.HistoryFilterForm(request.GET or None)
     params = filters.cleaned_data if filters.is_valid() else {}
-    edits = Edit.objects.filter(project__owner=request.user).select_related("project", "input_clip", "result")
+    edits = Edit.objects.filter(project__owner=request.user).select_related("project", "input_clip", "result", "batch")
+    if request.GET.get("batch", "").isdigit():
+        edits = edits.filter(batch_id=int(request.GET["batch"]))
     if params.get("q"):
         edits = edits.filter(Q(prompt__icontains=params["q"]) | Q(project__title__icontains=params["q"]))
     if params.get("status"):

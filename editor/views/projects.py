@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,9 +13,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from editor import forms
+from editor.constants import MAX_BATCH
 from editor.engines.remote import catalog
 from editor.errors import Refusal
-from editor.models import Clip, Edit, Engine, Import, Project, Status
+from editor.models import UNFINISHED, Clip, Edit, Engine, Import, Project, Status
 from editor.services import projects as project_service
 from editor.services import credits, providers, versions
 from editor.views.common import go, owned_project, refused_upload
@@ -171,6 +172,13 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
         "project_credits": (tree.estimated_credits, tree.provider_estimated_credits, tree.charged_credits),
         "paused": providers.paused_providers(),
         "tree": tree,
+        "batches": project.batches.annotate(
+            size=Count("edits"),
+            done=Count("edits", filter=Q(edits__status=Status.SUCCEEDED)),
+            failed=Count("edits", filter=Q(edits__status__in=[Status.FAILED, Status.CANCELLED, Status.NEEDS_ATTENTION])),
+            unfinished=Count("edits", filter=Q(edits__status__in=UNFINISHED)),
+            credits=Sum("edits__cost_credits"),
+        )[:10],
         "edit_count": tree.edit_count,
         "form": form,
         "references": project.references.all(),
@@ -197,6 +205,7 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
             trim_start=_seconds(chosen.get("trim_start")),
             output_format=chosen.get("output_format") or "mp4",
         ),
+        "max_batch": MAX_BATCH,
         **project_service.upload_limits(),
     }
     return render(request, "editor/project_detail.html", context, status=status)
@@ -209,31 +218,43 @@ def _seconds(value) -> float:
         return 0.0
 
 
-def estimate_context(user, *, engine=None, model=None, input_clip=None, trim_start=None, output_format="mp4") -> dict:
-    """Return what the cost line of the edit form shows for an engine, model, input and start, with
-    what the user's allowance has left."""
+def estimate_context(
+    user,
+    *,
+    engine=None,
+    model=None,
+    input_clip=None,
+    trim_start=None,
+    output_format="mp4",
+    seed_count=1,
+    prompt_count=None,
+    also=(),
+) -> dict:
+    """Return what the cost line of the edit form shows for an engine, model, input and start (and,
+    for a batch, every engine or model of it times its seeds and prompts), with what the user's
+    allowance has left."""
     context: dict = {"engine": engine or Engine.LOCAL}
-    if context["engine"] == Engine.LOCAL or context["engine"] not in providers.configured_providers():
+    targets = [(context["engine"], model or "")] + [t for t in also or () if t != (context["engine"], model or "")]
+    each = (seed_count or 1) * (prompt_count or 1)
+    if each * len(targets) > 1:
+        context["batch"] = _batch_estimate(targets, each, input_clip, trim_start or 0.0, output_format)
+    paid = [t for t in targets if t[0] != Engine.LOCAL and t[0] in providers.configured_providers()]
+    if not paid:
         context["engine"] = Engine.LOCAL
         return context
+    if context["engine"] not in providers.configured_providers() or context["engine"] == Engine.LOCAL:
+        context["engine"], model = paid[0]
     context["allowance"] = mine = credits.allowance(user)
     context["server_left"] = credits.server_left()
     if model and input_clip:
         try:
-            spec = catalog.MODELS.get(model)
-            context["cost"] = cost = providers.estimate(
-                context["engine"],
-                model,
-                input_clip.duration,
-                trim_start or 0.0,
-                output_format=output_format if spec and output_format in spec.output_formats else "mp4",
-                clip_size=(input_clip.width, input_clip.height),
-            )
+            context["cost"] = cost = _estimate(context["engine"], model, input_clip, trim_start or 0.0, output_format)
         except Refusal as exc:
             context["problem"] = exc.message
         else:
-            needed = credits.needed(cost)
-            if needed is None:
+            needed = context["batch"]["credits"] if context.get("batch") else credits.needed(cost)
+            unknown = context["batch"]["unknown"] if context.get("batch") else needed is None
+            if unknown:
                 # Known only once the provider has created the task: only unlimited accounts may send it.
                 context["fits"] = mine.limit is None and context["server_left"] is None
             else:
@@ -241,6 +262,36 @@ def estimate_context(user, *, engine=None, model=None, input_clip=None, trim_sta
     context["credits"] = providers.credit_balance(context["engine"])
     context["paused_until"] = providers.breaker_paused_until(context["engine"])
     return context
+
+
+def _estimate(engine: str, model: str, input_clip: Clip, trim_start: float, output_format: str):
+    spec = catalog.MODELS.get(model)
+    return providers.estimate(
+        engine,
+        model,
+        input_clip.duration,
+        trim_start,
+        output_format=output_format if spec and output_format in spec.output_formats else "mp4",
+        clip_size=(input_clip.width, input_clip.height),
+    )
+
+
+def _batch_estimate(targets, each: int, input_clip, trim_start: float, output_format: str) -> dict:
+    """Return a batch's size and its estimated credits (models without a price counted apart)."""
+    total, unknown = 0, False
+    for engine, model in targets:
+        if engine == Engine.LOCAL or not input_clip or not model:
+            continue
+        try:
+            cost = _estimate(engine, model, input_clip, trim_start, output_format)
+        except Refusal:
+            continue
+        needed = credits.needed(cost)
+        if needed is None:
+            unknown = True
+        else:
+            total += needed * each
+    return {"count": each * len(targets), "credits": total, "unknown": unknown}
 
 
 def price_list(input_clip: Clip | None) -> list[tuple[str, str, object]]:

@@ -286,6 +286,19 @@ document.addEventListener("DOMContentLoaded", function () {
   [engine, model, framing, format].forEach(function (el) { if (el) el.addEventListener("change", toggle); });
   toggle();
 
+  // A batch of prompts: the estimate counts the prompt's non-empty lines (the prompt itself is never sent with it).
+  var prompt = form.querySelector("[name=prompt]");
+  var perLine = form.querySelector("[name=prompt_per_line]");
+  var promptCount = form.querySelector("[name=prompt_count]");
+  var countPrompts = function () {
+    if (!promptCount || !prompt) return;
+    var lines = prompt.value.split("\n").filter(function (l) { return l.trim(); }).length;
+    promptCount.value = perLine && perLine.checked ? Math.max(1, lines) : 1;
+  };
+  if (prompt) prompt.addEventListener("input", countPrompts);
+  if (perLine) perLine.addEventListener("change", countPrompts);
+  countPrompts();
+
   // Keyframes on the trim bar: the part sent, each ticked keyframe's time and its edit window, in
   // the clip's own time (the keyframe times are counted from the start of the part sent).
   var marks = form.querySelector("[data-keyframe-marks]");

@@ -10,7 +10,6 @@ non-zero with the reason. It uses no database, storage or account.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from editor import media
-from editor.constants import RATIOS, SEED_MAX, ratio_size
+from editor.constants import RATIOS, SEED_MAX, closest_ratio
 from editor.engines import local as local_engine
 from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.engines.local import source
@@ -104,12 +103,6 @@ class Command(BaseCommand):
             f"Wrote {output} ({made.width}x{made.height}, {made.duration:.2f} s, {made.frame_count} frames) "
             f"in {elapsed:.2f} s"
         )
-
-
-def closest_ratio(width: int, height: int) -> str:
-    """Return the output ratio whose shape is closest to a width and height (compared on a log scale)."""
-    shape = math.log(width / height)
-    return min(RATIOS, key=lambda r: abs(math.log(ratio_size(r)[0] / ratio_size(r)[1]) - shape))
 
 
 class ProgressBar:
