@@ -244,7 +244,7 @@ def test_the_estimate_sends_only_what_the_price_depends_on_and_is_rendered_with_
     # The first price is on the page itself (no request needed, and none without JavaScript)...
     assert "Estimated cost: $0.15" in body and "hx-trigger=\"load" not in body
     # ...and a change asks for the price with the fields it depends on, never the prompt or the mask.
-    assert 'hx-params="engine,model,input_clip,trim_start,output_format"' in body
+    assert 'hx-params="engine,model,input_clip,trim_start,output_format,seed_count,prompt_count,also"' in body
     assert "<noscript>" in body and "Runway gen4_aleph $0.15" in body
 
 
