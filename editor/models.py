@@ -246,6 +246,8 @@ class Batch(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
     title = models.CharField(max_length=200)
+    # Paused: its queued edits wait (nothing already running or sent is touched).
+    paused = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -388,6 +390,9 @@ class EditQuerySet(models.QuerySet):
             stale = now - timedelta(seconds=settings.ALEPH_STALE_SECONDS) - POLL_GRACE
             late |= models.Q(lease_until__isnull=True, heartbeat_at__lt=stale)
         rows = self.filter(late, status=limit.status)
+        if limit.status == Status.QUEUED:
+            # The queued edits of a paused batch wait for its resume, which enqueues them again.
+            rows = rows.exclude(batch__paused=True)
         if limit.remote is None:
             return rows
         return rows.exclude(engine=Engine.LOCAL) if limit.remote else rows.filter(engine=Engine.LOCAL)
@@ -406,8 +411,9 @@ class Edit(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="edits")
     input_clip = models.ForeignKey(Clip, on_delete=models.RESTRICT, related_name="edits_as_input")
     references = models.ManyToManyField(Reference, blank=True, related_name="edits")
-    # The batch it was asked for in, if any.
+    # The batch it was asked for in, if any, and whether its owner starred it (on the contact sheet).
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="edits")
+    starred = models.BooleanField(default=False)
 
     prompt = models.TextField(max_length=1000)
     # The output ratio: one of RATIOS for the local engine and for cropping, the model's own ratio,
@@ -519,6 +525,11 @@ class Edit(models.Model):
         return reverse("project_detail", args=[self.project_id]) + f"#edit-{self.pk}"
 
     @property
+    def change(self):
+        """Return the edit's change map, or None before it is measured."""
+        return getattr(self, "change_map", None)
+
+    @property
     def framing(self) -> str:
         return (self.options or {}).get("framing", "crop")
 
@@ -599,6 +610,46 @@ def keyframe_query(keyframes: Iterable[dict]) -> list[tuple[str, object]]:
         if k.get("range"):
             pairs += [(f"keyframe_from_{pk}", k["range"][0]), (f"keyframe_to_{pk}", k["range"][1])]
     return pairs
+
+
+class ChangeMap(models.Model):
+    """How a succeeded edit's result differs from its input (see editor.engines.changemap)."""
+
+    class State(models.TextChoices):
+        MEASURING = "measuring", "Measuring"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    edit = models.OneToOneField(Edit, on_delete=models.CASCADE, related_name="change_map")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.MEASURING)
+    aligned = models.BooleanField(default=False)
+    # Why no share is given (the pictures do not line up), or why measuring failed.
+    reason = models.TextField(blank=True)
+    changed_share = models.FloatField(null=True, blank=True)
+    peak_share = models.FloatField(null=True, blank=True)
+    outside_share = models.FloatField(null=True, blank=True)
+    # The heatmap video, one frame per result frame (stored name; blank until measured).
+    heatmap = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Change map of edit #{self.edit_id}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.state == self.State.DONE
+
+    @property
+    def is_measuring(self) -> bool:
+        return self.state == self.State.MEASURING
+
+    @property
+    def changed_percent(self) -> int | None:
+        return None if self.changed_share is None else round(self.changed_share * 100)
+
+    @property
+    def outside_percent(self) -> int | None:
+        return None if self.outside_share is None else round(self.outside_share * 100)
 
 
 class ImportStatus(models.TextChoices):

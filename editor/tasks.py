@@ -2,7 +2,7 @@
 
 from django_tasks import task
 
-from editor.services import edits, projects, remote_edits
+from editor.services import changes, edits, projects, remote_edits
 
 
 @task()
@@ -23,3 +23,8 @@ def cancel_remote_task(edit_id: int) -> None:
 @task()
 def import_clip_task(import_id: int) -> None:
     projects.run_import(import_id)
+
+
+@task()
+def measure_change_task(edit_id: int) -> None:
+    changes.measure(edit_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from editor.views import auth, common, edits, files, projects, share, staff, usage
+from editor.views import auth, batches, common, edits, files, projects, share, staff, usage
 
 urlpatterns = [
     path("healthz/", common.healthz, name="healthz"),
@@ -33,6 +33,14 @@ urlpatterns = [
     path("projects/<int:pk>/estimate/", edits.edit_estimate, name="edit_estimate"),
     path("edits/<int:pk>/delete/", edits.edit_delete, name="edit_delete"),
     path("edits/<int:pk>/compare/", edits.compare, name="compare"),
+    path("edits/<int:pk>/star/", batches.edit_star, name="edit_star"),
+    path("edits/<int:pk>/cell/", batches.batch_cell, name="batch_cell"),
+    path("edits/<int:pk>/change/", batches.edit_change, name="edit_change"),
+    path("batches/<int:pk>/", batches.batch_sheet, name="batch_sheet"),
+    path("batches/<int:pk>/pause/", batches.batch_pause, name="batch_pause"),
+    path("batches/<int:pk>/resume/", batches.batch_resume, name="batch_resume"),
+    path("batches/<int:pk>/cancel/", batches.batch_cancel, name="batch_cancel"),
+    path("edits/<int:pk>/move/", batches.edit_move, name="edit_move"),
     path("edits/<int:pk>/share/", share.share_create, name="share_create"),
     path("share-links/<int:pk>/revoke/", share.share_revoke, name="share_revoke"),
     path("media/clips/<int:pk>/<str:kind>/", files.clip_media, name="clip_media"),

@@ -330,3 +330,74 @@ def test_a_batch_of_seeds_and_prompts_is_counted_before_it_is_sent(browser_page,
     assert page.locator(".edit-card").count() == 8
     assert sorted(Edit.objects.values_list("seed", flat=True)) == [10, 10, 11, 11, 12, 12, 13, 13]
     page.screenshot(path=str(ARTIFACTS / "batch-queued.png"), full_page=True)
+
+
+def test_a_batch_fills_its_contact_sheet_plays_together_and_opens_an_ab_compare(
+    browser_page, live_server, private_media, monkeypatch
+):
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    worker = start_worker(private_media, worker_id="sheet")
+    try:
+        _administrator_logs_in(page, live_server, "explorer")
+        _new_project(page)
+        page.click("text=Explore: several seeds")
+        page.fill("#id_prompt", "make it black and white\nrelight this as golden hour")
+        page.check("#id_prompt_per_line")
+        page.fill("#id_seed_count", "4")
+        page.fill("#id_seed", "10")
+        page.check("input[name=ratio][value='848:480']")
+        page.click("#edit-form button[type=submit]")
+        page.click("[data-batch] a")
+        page.wait_for_selector("[data-sheet]")
+        page.screenshot(path=str(ARTIFACTS / "sheet-filling.png"), full_page=True)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-cell][data-status=succeeded]').length == 8", timeout=300_000
+        )
+        page.wait_for_timeout(500)
+        labels = page.locator(".cell-label").all_inner_texts()
+        assert "seed 10 · “make it black and white”" in labels and "seed 13 · “relight this as golden hour”" in labels
+
+        # One transport plays every cell together.
+        page.click("[data-sheet] [data-action=play]")
+        page.wait_for_timeout(1500)
+        times = page.evaluate("Array.from(document.querySelectorAll('[data-sheet] video')).map(v => v.currentTime)")
+        assert len(times) == 9 and min(times) > 0.3 and max(times) - min(times) < 0.3, times
+        page.click("[data-sheet] [data-action=play]")
+        page.screenshot(path=str(ARTIFACTS / "sheet.png"), full_page=True)
+
+        # Keys: arrows move between cells, S stars, 1 and 2 pick an A/B compare.
+        page.locator("[data-cell][data-number='0']").focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("s")
+        page.wait_for_function("document.querySelector('[data-cell][data-number=\"1\"] [data-star]').textContent.trim() == '★'")
+        assert Edit.objects.filter(starred=True).count() == 1
+        page.keyboard.press("1")
+        page.keyboard.press("2")
+        page.wait_for_url(re.compile(r".*/compare/\?against=\d+$"))
+        assert _plays(page, "video[data-role=a]") and _plays(page, "video[data-role=b]")
+        page.screenshot(path=str(ARTIFACTS / "sheet-ab.png"), full_page=True)
+
+        # On a phone the cells stack.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.go_back()
+        page.wait_for_selector("[data-sheet]")
+        boxes = [page.locator("[data-cell]").nth(i).bounding_box() for i in range(2)]
+        assert boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1
+        page.screenshot(path=str(ARTIFACTS / "sheet-phone.png"), full_page=True)
+
+        # The change map: the compare view waits for it, then H lays the heatmap over the result.
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        first = Edit.objects.order_by("pk").first()
+        page.goto(live_server.url + f"/edits/{first.pk}/compare/")
+        page.wait_for_selector("[data-change][data-changed]", timeout=180_000)
+        page.reload()
+        page.wait_for_selector("video[data-role=heat]", state="attached")
+        page.keyboard.press("h")
+        assert page.is_visible("video[data-role=heat]") and _plays(page, "video[data-role=heat]")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "heatmap.png"), full_page=True)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)

@@ -232,6 +232,10 @@ def run_edit(edit_id: int) -> None:
     edit = Edit.objects.filter(pk=edit_id).first()
     if edit is None:
         return
+    if edit.batch_id and Batch.objects.filter(pk=edit.batch_id, paused=True).exists():
+        # Its batch is paused: it stays queued, and the batch's resume enqueues it again.
+        log.info("edit %s: its batch is paused, not starting it", edit_id)
+        return
     if not edit.is_local:
         if edit.engine not in providers.configured_providers():
             message = f"The {edit.get_engine_display()} engine is not configured on this server."
@@ -300,6 +304,7 @@ def _run_local(edit: Edit, token: str) -> None:
                         # Cancelled or reaped while we were finishing: keep nothing.
                         raise EditCancelled()
                     projects.touch(edit.project)
+                    queue.measure_change(edit.pk)
             log.info("edit %s: succeeded as clip %s", edit.pk, clip.pk)
         except EditCancelled:
             log.info("edit %s: run stopped (cancelled or taken over)", edit.pk)

@@ -65,6 +65,30 @@ def poll_remote(edit_id: int, polls: int) -> None:
     transaction.on_commit(enqueue, robust=True)
 
 
+def prioritise(task_id: str, *, first: bool) -> bool:
+    """Put a waiting task before (or after) every other waiting task; tell whether it was waiting."""
+    from django.db.models import Max, Min
+    from django_tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+    from django_tasks_db.models import DBTaskResult
+
+    ready = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+    if first:
+        top = ready.exclude(id=task_id).aggregate(top=Max("priority"))["top"]
+        priority = min(TASK_MAX_PRIORITY, (top if top is not None else 0) + 1)
+    else:
+        bottom = ready.exclude(id=task_id).aggregate(bottom=Min("priority"))["bottom"]
+        priority = max(TASK_MIN_PRIORITY, (bottom if bottom is not None else 0) - 1)
+    try:
+        return ready.filter(id=task_id).update(priority=priority) == 1
+    except (ValueError, ValidationError):
+        return False
+
+
+def measure_change(edit_id: int) -> None:
+    """Enqueue measuring how a succeeded edit's result differs from its input."""
+    transaction.on_commit(lambda: tasks.measure_change_task.enqueue(edit_id), robust=True)
+
+
 def cancel_remote(edit_id: int) -> None:
     """Enqueue asking the provider to cancel an edit's remote task."""
     transaction.on_commit(lambda: tasks.cancel_remote_task.enqueue(edit_id), robust=True)

@@ -347,6 +347,7 @@ def _store_output(edit: Edit, client: RemoteClient, task, next_poll: int) -> Non
                         raise EditCancelled()
                     # Without a reported cost, the estimate is what the edit cost.
                     credits.keep(edit.pk)
+                    queue.measure_change(edit.pk)
             providers.record_provider_success(edit.engine)
         except EditCancelled:
             pass

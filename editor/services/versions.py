@@ -96,7 +96,7 @@ def _load_cards(nodes: list[Node]) -> None:
     collect(nodes)
     edits = (
         Edit.objects.filter(pk__in=shown)
-        .select_related("input_clip", "result", "project")
+        .select_related("input_clip", "result", "project", "change_map")
         .prefetch_related(
             Prefetch("references", queryset=Reference.objects.order_by("pk")),
             Prefetch("share_links", queryset=ShareLink.objects.order_by("-created_at")),

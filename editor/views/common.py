@@ -17,7 +17,7 @@ def owned_project(request: HttpRequest, pk: int) -> Project:
 
 def owned_edit(request: HttpRequest, pk: int) -> Edit:
     return get_object_or_404(
-        Edit.objects.select_related("project", "input_clip", "result"), pk=pk, project__owner=request.user
+        Edit.objects.select_related("project", "input_clip", "result", "change_map"), pk=pk, project__owner=request.user
     )
 
 

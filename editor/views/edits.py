@@ -119,7 +119,13 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     edit = owned_edit(request, pk)
     if not edit.is_succeeded:
         raise Http404("This edit has no result yet.")
-    against = "original" if request.GET.get("against") == "original" else "input"
+    wanted = request.GET.get("against", "")
+    if wanted.isdigit():
+        # A/B: another finished result of the same project (picked on the contact sheet).
+        other = get_object_or_404(Edit.objects.select_related("result"), pk=int(wanted), project=edit.project, status=edit.status)
+        context = {"edit": edit, "left": other.result, "right": edit.result, "against": "edit", "other": other}
+        return render(request, "editor/compare.html", context)
+    against = "original" if wanted == "original" else "input"
     left = edit.project.original if against == "original" else edit.input_clip
     context = {"edit": edit, "left": left, "right": edit.result, "against": against}
     return render(request, "editor/compare.html", context)

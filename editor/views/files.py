@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 
-from editor.models import Clip, Reference
+from editor.models import ChangeMap, Clip, Reference
 from editor.serving import serve_stored_file
 
 
@@ -29,13 +29,18 @@ def downloaded_file(clip: Clip) -> str:
 @require_safe
 @login_required
 def clip_media(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-    if kind not in ("video", "poster", "download", "proxy"):
+    if kind not in ("video", "poster", "download", "proxy", "heatmap"):
         raise Http404("No such media.")
     clip = get_object_or_404(Clip, pk=pk, project__owner=request.user)
     if kind == "poster":
         return serve_stored_file(request, clip.poster)
     if kind == "download":
         return serve_stored_file(request, downloaded_file(clip), download_name=clip_download_name(clip))
+    if kind == "heatmap":
+        change = ChangeMap.objects.filter(edit__result=clip, state=ChangeMap.State.DONE).exclude(heatmap="").first()
+        if change is None:
+            raise Http404("No change map for this clip.")
+        return serve_stored_file(request, change.heatmap)
     if kind == "proxy":
         return serve_stored_file(request, clip.file, download_name=clip_download_name(clip, proxy=True))
     return serve_stored_file(request, clip.file)

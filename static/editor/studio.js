@@ -64,6 +64,8 @@
       box.dataset.ready = "1";
       var a = box.querySelector('video[data-role="a"]');
       var b = box.querySelector('video[data-role="b"]');
+      var heat = box.querySelector('video[data-role="heat"]');
+      var heatToggle = box.querySelector('[data-role="heat-toggle"]');
       var seek = box.querySelector('[data-role="seek"]');
       var time = box.querySelector('[data-role="time"]');
       var loop = box.querySelector('[data-role="loop"]');
@@ -78,6 +80,9 @@
       var duration = function () { return Math.min(a.duration || Infinity, b.duration || Infinity); };
       var sync = function () {
         if (Math.abs(a.currentTime - b.currentTime) > 0.5 / fps) a.currentTime = b.currentTime;
+        if (heat && Math.abs(heat.currentTime - b.currentTime) > 0.5 / fps) heat.currentTime = b.currentTime;
+        if (heat && !b.paused && heat.paused) heat.play().catch(function () {});
+        if (heat && b.paused && !heat.paused) heat.pause();
       };
       var setTime = function (t) {
         var d = duration();
@@ -85,6 +90,7 @@
         t = Math.max(0, Math.min(t, d - 0.001));
         a.currentTime = t;
         b.currentTime = t;
+        if (heat) heat.currentTime = t;
         render();
       };
       var render = function () {
@@ -130,6 +136,8 @@
       };
       if (mode) mode.addEventListener("change", applyMode);
       if (wipe) wipe.addEventListener("input", applyWipe);
+      var applyHeat = function () { if (heat) { heat.hidden = !heatToggle.checked; sync(); } };
+      if (heatToggle) heatToggle.addEventListener("change", applyHeat);
       document.addEventListener("keydown", function (e) {
         var tag = (e.target.tagName || "").toLowerCase();
         if (tag === "input" && e.target.type !== "range" && e.target.type !== "checkbox") return;
@@ -140,6 +148,7 @@
         else if (e.key === "l" || e.key === "L") { loop.checked = !loop.checked; }
         else if (e.key === "m" || e.key === "M") { mute.checked = !mute.checked; applyMute(); }
         else if (e.key === "w" || e.key === "W") { mode.value = mode.value === "wipe" ? "side" : "wipe"; applyMode(); }
+        else if ((e.key === "h" || e.key === "H") && heatToggle) { heatToggle.checked = !heatToggle.checked; applyHeat(); }
       });
       applyMute();
       applyMode();
@@ -436,4 +445,151 @@ document.addEventListener("DOMContentLoaded", function () {
     if (e.key === "b" || e.key === "B") panel.querySelector("input[value=brush]").checked = true;
     if (e.key === "e" || e.key === "E") panel.querySelector("input[value=eraser]").checked = true;
   });
+});
+
+// Contact sheet: the input and every finished result of a batch under one transport (the input's
+// clock leads), and the keys an editor uses to go through takes: arrows move between cells, Enter
+// opens a cell against the input, S stars it, 1–9 pick two cells for an A/B compare. Cells are
+// swapped in by htmx as their edits finish, so videos are looked up afresh each time.
+document.addEventListener("DOMContentLoaded", function () {
+  var box = document.querySelector("[data-sheet]");
+  if (!box) return;
+  var grid = box.querySelector("[data-sheet-grid]");
+  var seek = box.querySelector('[data-role="seek"]');
+  var time = box.querySelector('[data-role="time"]');
+  var loop = box.querySelector('[data-role="loop"]');
+  var picksNote = box.querySelector('[data-role="picks"]');
+  var playButton = box.querySelector('[data-action="play"]');
+  var fpsNode = document.getElementById("sheet-fps");
+  var fps = fpsNode ? parseFloat(fpsNode.textContent) || 25 : 25;
+  var playing = false;
+  var seeking = false;
+  var picks = [];
+  var videos = function () { return Array.prototype.slice.call(grid.querySelectorAll("video[data-sheet-video]")); };
+  var master = function () { return grid.querySelector("video[data-master]") || videos()[0]; };
+  var duration = function () {
+    var d = Infinity;
+    videos().forEach(function (v) { if (v.duration) d = Math.min(d, v.duration); });
+    return d;
+  };
+  var setTime = function (t) {
+    var d = duration();
+    if (!isFinite(d)) return;
+    t = Math.max(0, Math.min(t, d - 0.001));
+    videos().forEach(function (v) { v.currentTime = t; });
+  };
+  var play = function (on) {
+    playing = on;
+    videos().forEach(function (v) { if (on) v.play().catch(function () {}); else v.pause(); });
+    if (!on && master()) setTime(master().currentTime);
+  };
+  var step = function (frames) {
+    play(false);
+    if (master()) setTime(master().currentTime + frames / fps);
+  };
+  var tick = function () {
+    var lead = master();
+    if (lead) {
+      var d = duration();
+      if (playing) {
+        if (isFinite(d) && lead.currentTime >= d - 0.05) {
+          if (loop && loop.checked) setTime(0); else play(false);
+        }
+        videos().forEach(function (v) {
+          if (v === lead) return;
+          if (Math.abs(v.currentTime - lead.currentTime) > 0.5 / fps) v.currentTime = lead.currentTime;
+          if (v.paused && playing) v.play().catch(function () {});
+        });
+      }
+      if (time) time.textContent = lead.currentTime.toFixed(2) + " s" + (isFinite(d) ? " / " + d.toFixed(2) + " s" : "");
+      if (seek && !seeking && isFinite(d) && d > 0) seek.value = Math.round((lead.currentTime / d) * 1000);
+    }
+    if (playButton) playButton.textContent = playing ? "Pause" : "Play";
+    window.requestAnimationFrame(tick);
+  };
+  // Order the cells by what their change maps measured (unmeasured ones last); the input stays first.
+  var order = box.querySelector('[data-role="order"]');
+  var share = function (cell, key) {
+    var span = cell.querySelector("[data-change]");
+    var value = span ? parseFloat(span.dataset[key]) : NaN;
+    return isNaN(value) ? null : value;
+  };
+  var reorder = function () {
+    var all = Array.prototype.slice.call(grid.querySelectorAll("[data-cell]:not(.cell-input)"));
+    var how = order ? order.value : "asked";
+    all.sort(function (x, y) {
+      if (how === "asked") return x.dataset.number - y.dataset.number;
+      var key = how === "outside" ? "outside" : "changed";
+      var a = share(x, key), b = share(y, key);
+      if (a === null && b === null) return x.dataset.number - y.dataset.number;
+      if (a === null) return 1;
+      if (b === null) return -1;
+      return how === "most" ? b - a : a - b;
+    });
+    all.forEach(function (cell) { grid.appendChild(cell); });
+  };
+  if (order) order.addEventListener("change", reorder);
+  box.querySelector('[data-action="play"]').addEventListener("click", function () { play(!playing); });
+  box.querySelector('[data-action="prev"]').addEventListener("click", function () { step(-1); });
+  box.querySelector('[data-action="next"]').addEventListener("click", function () { step(1); });
+  if (seek) {
+    seek.addEventListener("input", function () { seeking = true; setTime((seek.value / 1000) * duration()); });
+    seek.addEventListener("change", function () { seeking = false; });
+  }
+  // A cell that arrives while the sheet plays joins in at the input's time.
+  document.addEventListener("htmx:load", function (e) {
+    var v = e.target.querySelector && e.target.querySelector("video[data-sheet-video]");
+    if (v && master()) {
+      v.addEventListener("loadedmetadata", function () { v.currentTime = master().currentTime; if (playing) v.play().catch(function () {}); }, { once: true });
+    }
+  });
+  var cells = function () { return Array.prototype.slice.call(grid.querySelectorAll("[data-cell]")); };
+  var columns = function () {
+    var all = cells();
+    if (!all.length) return 1;
+    var top = all[0].offsetTop;
+    return Math.max(1, all.filter(function (c) { return c.offsetTop === top; }).length);
+  };
+  var move = function (by) {
+    var all = cells();
+    var at = all.indexOf(document.activeElement.closest ? document.activeElement.closest("[data-cell]") : null);
+    var next = all[Math.max(0, Math.min(all.length - 1, (at < 0 ? 0 : at + by)))];
+    if (next) next.focus();
+  };
+  var showPicks = function () {
+    cells().forEach(function (c) { c.classList.toggle("picked", picks.indexOf(c.dataset.edit) >= 0); });
+    if (picksNote) picksNote.textContent = picks.length ? "A/B: picked " + picks.length + " of 2" : "";
+  };
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if ((tag === "input" && e.target.type !== "range" && e.target.type !== "checkbox") || tag === "textarea" || tag === "select") return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var cell = document.activeElement && document.activeElement.closest ? document.activeElement.closest("[data-cell]") : null;
+    if (e.key === " ") { e.preventDefault(); play(!playing); }
+    else if (e.key === ",") { e.preventDefault(); step(-1); }
+    else if (e.key === ".") { e.preventDefault(); step(1); }
+    else if (e.key === "l" || e.key === "L") { loop.checked = !loop.checked; }
+    else if (e.key === "ArrowRight") { e.preventDefault(); move(1); }
+    else if (e.key === "ArrowLeft") { e.preventDefault(); move(-1); }
+    else if (e.key === "ArrowDown") { e.preventDefault(); move(columns()); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); move(-columns()); }
+    else if (e.key === "Enter" && cell && cell.dataset.compareUrl) { e.preventDefault(); window.location = cell.dataset.compareUrl; }
+    else if ((e.key === "s" || e.key === "S") && cell) {
+      var star = cell.querySelector("[data-star]");
+      if (star) { e.preventDefault(); star.click(); cell.classList.toggle("starred"); }
+    }
+    else if (/^[1-9]$/.test(e.key)) {
+      var chosen = grid.querySelector('[data-cell][data-number="' + e.key + '"]');
+      if (!chosen || !chosen.dataset.compareUrl) return;
+      var pk = chosen.dataset.edit;
+      var at = picks.indexOf(pk);
+      if (at >= 0) picks.splice(at, 1); else picks.push(pk);
+      showPicks();
+      if (picks.length === 2) {
+        var first = grid.querySelector('[data-cell][data-edit="' + picks[1] + '"]');
+        window.location = first.dataset.compareUrl + "?against=" + picks[0];
+      }
+    }
+  });
+  window.requestAnimationFrame(tick);
 });
