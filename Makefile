@@ -49,6 +49,11 @@ clean:
 bench-pages: install
 	$(PY) bench/pages.py
 
+# One worker running a batch of 16 local edits, next to one running a single edit: its peak memory.
+.PHONY: bench-batch
+bench-batch: install
+	$(PY) bench/batch_memory.py
+
 # 50 clients polling status partials under gunicorn, next to a bare view, on PostgreSQL and Redis.
 .PHONY: bench-load
 bench-load: install

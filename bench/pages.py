@@ -53,7 +53,7 @@ urlpatterns = [path("bare/", bare), path("", include("aleph_studio.urls"))]
 def fill() -> tuple[int, int]:
     from django.contrib.auth import get_user_model
 
-    from editor.models import Clip, Edit, Project, Status
+    from editor.models import Batch, ChangeMap, Clip, Edit, Project, Status
 
     user = get_user_model().objects.create_user("bench", password="bench-pass-123")
     projects = [Project.objects.create(owner=user, title=f"Project {n}") for n in range(20)]
@@ -70,7 +70,19 @@ def fill() -> tuple[int, int]:
     Edit.objects.bulk_create(edits, batch_size=500)
     results = [Clip(project=e.project, source_edit=e, **clip_fields) for e in Edit.objects.filter(status=Status.SUCCEEDED)]
     Clip.objects.bulk_create(results, batch_size=500)
-    return user.pk, big.pk
+    # A batch of 16 finished results, for the contact sheet.
+    batch = Batch.objects.create(project=big, title="golden hour, 16 seeds")
+    sheet = Edit.objects.bulk_create(
+        Edit(project=big, input_clip=originals[big.pk], prompt="golden hour", ratio="1280:720", seed=n, batch=batch,
+             status=Status.SUCCEEDED, summary="golden-hour look")
+        for n in range(16)
+    )
+    Clip.objects.bulk_create(Clip(project=big, source_edit=e, **clip_fields) for e in sheet)
+    ChangeMap.objects.bulk_create(
+        ChangeMap(edit=e, state=ChangeMap.State.DONE, aligned=True, changed_share=0.1 * (n % 10), heatmap="heatmaps/x.mp4")
+        for n, e in enumerate(sheet)
+    )
+    return user.pk, big.pk, batch.pk
 
 
 def measure(client: Client, url: str) -> tuple[float, float, int]:
@@ -99,7 +111,7 @@ PAGES_TARGET_MS = 150
 
 def measure_all() -> dict:
     call_command("migrate", verbosity=0)
-    user_id, big_project = fill()
+    user_id, big_project, batch = fill()
     client = Client()
     from django.contrib.auth import get_user_model
 
@@ -110,6 +122,7 @@ def measure_all() -> dict:
         (f"project page ({EDITS // 2} edits)", f"/projects/{big_project}/"),
         ("history (page 1)", "/history/"),
         ("history, search", "/history/?q=take+99"),
+        ("contact sheet (16 results)", f"/batches/{batch}/"),
     ]
     with override_settings(ROOT_URLCONF=__name__, DEBUG=False, ALLOWED_HOSTS=["testserver"]):
         rows = [(name, *measure(client, url)) for name, url in pages]

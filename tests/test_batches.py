@@ -75,7 +75,8 @@ def test_models_side_by_side_and_the_estimate_counts_the_whole_batch(owner_clien
         {k: v for k, v in data.items() if k in ("engine", "model", "input_clip", "trim_start", "seed_count", "also")},
     ).content.decode()
     # 3 seeds on aleph2 (5.28 s: 6 seconds at 28), on gen4_aleph (5 s at 15) and on the local engine.
-    assert f"9 edits</strong> · about {3 * 168 + 3 * 75} credits" in estimate
+    assert f"9 edits</strong> · about {3 * 168 + 3 * 75:,} credits" in estimate
+    assert "about 729 credits" in estimate
     response = owner_client.post(reverse("edit_create", args=[project.pk]), data)
     assert response.status_code == 302, response.context["form"].errors
     edits = Edit.objects.all()

@@ -20,7 +20,7 @@ from editor.engines.base import EngineError
 from editor.models import ChangeMap, Edit, new_storage_name
 # Services import one another as modules: see services/remote_edits.py.
 from editor.services import queue
-from editor.storage import local_copy, staged_files
+from editor.storage import give_memory_back, local_copy, staged_files
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def measure(edit_id: int) -> ChangeMap | None:
         except EngineError as exc:
             log.warning("edit %s: change map failed: %s", edit_id, exc.message)
             ChangeMap.objects.filter(pk=row.pk).update(state=ChangeMap.State.FAILED, reason=exc.message)
+    give_memory_back()
     row.refresh_from_db()
     return row
 

@@ -28,7 +28,7 @@ from editor.errors import InputError, Refusal
 from editor.models import TIME_LIMITS, Batch, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
 # Services import one another as modules: see services/remote_edits.py.
 from editor.services import credits, projects, providers, queue, remote_edits
-from editor.storage import local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
+from editor.storage import give_memory_back, local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
 
 log = logging.getLogger(__name__)
 
@@ -242,14 +242,20 @@ def run_edit(edit_id: int) -> None:
             if Edit.objects.fail(edit_id, Status.QUEUED, "engine_unavailable", message):
                 credits.release(edit_id)
             return
-        remote_edits.run_remote_edit(edit)
+        try:
+            remote_edits.run_remote_edit(edit)
+        finally:
+            give_memory_back()
         return
     token = Edit.objects.claim(edit_id, Status.RUNNING)
     if token is None:
         log.info("edit %s: not queued any more, skipping", edit_id)
         return
     edit.refresh_from_db()
-    _run_local(edit, token)
+    try:
+        _run_local(edit, token)
+    finally:
+        give_memory_back()
 
 
 def _progress_writer(edit_id: int, token: str):

@@ -291,7 +291,7 @@ def _batch_estimate(targets, each: int, input_clip, trim_start: float, output_fo
             unknown = True
         else:
             total += needed * each
-    return {"count": each * len(targets), "credits": total, "unknown": unknown}
+    return {"count": each * len(targets), "credits": total, "credits_text": f"{total:,}", "unknown": unknown}
 
 
 def price_list(input_clip: Clip | None) -> list[tuple[str, str, object]]:
