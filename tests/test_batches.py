@@ -175,8 +175,13 @@ def test_another_user_reaches_nothing_of_a_batch(client, project, django_user_mo
     assert client.get(reverse("batch_sheet", args=[batch.pk])).status_code == 404
     assert client.get(reverse("batch_cell", args=[edit.pk]), HTTP_HX_REQUEST="true").status_code == 404
     assert client.post(reverse("edit_star", args=[edit.pk])).status_code == 404
+    for name in ("batch_pause", "batch_resume", "batch_cancel"):
+        assert client.post(reverse(name, args=[batch.pk])).status_code == 404
+    assert client.post(reverse("edit_move", args=[edit.pk]), {"where": "first"}).status_code == 404
+    assert client.get(reverse("compare", args=[edit.pk]), {"against": edit.pk}).status_code == 404
     edit.refresh_from_db()
-    assert not edit.starred
+    batch.refresh_from_db()
+    assert not edit.starred and not batch.paused
 
 
 # ---------------------------------------------------------------- queue control
