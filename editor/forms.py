@@ -12,7 +12,7 @@ from django.contrib.auth.forms import UserCreationForm
 from editor import media
 from editor.constants import MAX_BATCH, PROMPT_MAX_CHARS, RATIOS, SEED_MAX, closest_ratio
 from editor.engines.remote import catalog
-from editor.models import Clip, Engine, Project, Reference, Status, Threshold, keyframe_query
+from editor.models import Clip, Engine, Project, Reference, Review, Status, Threshold, keyframe_query
 
 from editor.recipe import FIELDS as RECIPE_FIELDS
 from editor.services import providers
@@ -463,6 +463,7 @@ class HistoryFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
     status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *Status.choices], required=False)
     engine = forms.ChoiceField(label="Engine", choices=[("", "Any engine"), *Engine.choices], required=False)
+    review = forms.ChoiceField(label="Review", choices=[("", "Any review"), *Review.choices], required=False)
     sort = forms.ChoiceField(
         label="Sort", choices=[("newest", "Newest"), ("oldest", "Oldest"), ("project", "Project")], required=False
     )
@@ -470,6 +471,7 @@ class HistoryFilterForm(forms.Form):
 
 
 class ProjectFilterForm(HistoryFilterForm):
+    review = None
     status = forms.ChoiceField(label="Latest status", choices=[("", "Any status"), *Status.choices], required=False)
     sort = forms.ChoiceField(
         label="Sort",

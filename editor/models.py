@@ -145,6 +145,12 @@ class Engine(models.TextChoices):
     COMETAPI = "cometapi", "CometAPI"
 
 
+class Review(models.TextChoices):
+    IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+
+
 class Threshold(models.TextChoices):
     AUTO = "auto", "Auto"
     LOW = "low", "Low (less strict)"
@@ -414,6 +420,10 @@ class Edit(models.Model):
     # The batch it was asked for in, if any, and whether its owner starred it (on the contact sheet).
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="edits")
     starred = models.BooleanField(default=False)
+    # The review of its result: blank until someone sets it, then who set it and when.
+    review = models.CharField(max_length=24, choices=Review.choices, blank=True, db_index=True)
+    review_by = models.CharField(max_length=100, blank=True)
+    review_at = models.DateTimeField(null=True, blank=True)
 
     prompt = models.TextField(max_length=1000)
     # The output ratio: one of RATIOS for the local engine and for cropping, the model's own ratio,
@@ -772,6 +782,39 @@ class ShareLink(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class Comment(models.Model):
+    """A comment pinned to a time (and its frame) of a version; a reply has a parent."""
+
+    BODY_MAX = 2000
+
+    edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # The name shown: the author's user name (a guest's own name later).
+    name = models.CharField(max_length=100)
+    body = models.TextField(max_length=BODY_MAX)
+    seconds = models.FloatField(default=0)
+    frame = models.PositiveIntegerField(default=0)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["seconds", "created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Comment #{self.pk} on edit #{self.edit_id}"
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.resolved_at is not None
+
+    @property
+    def timecode(self) -> str:
+        """Say where it is pinned: "00:02.04 · frame 51"."""
+        minutes, seconds = divmod(self.seconds, 60)
+        return f"{int(minutes):02d}:{seconds:05.2f} · frame {self.frame}"
 
 
 class Member(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from editor.views import auth, batches, common, edits, files, projects, share, staff, usage
+from editor.views import auth, batches, common, edits, files, projects, reviews, share, staff, usage
 
 urlpatterns = [
     path("healthz/", common.healthz, name="healthz"),
@@ -34,6 +34,9 @@ urlpatterns = [
     path("edits/<int:pk>/delete/", edits.edit_delete, name="edit_delete"),
     path("edits/<int:pk>/compare/", edits.compare, name="compare"),
     path("edits/<int:pk>/star/", batches.edit_star, name="edit_star"),
+    path("edits/<int:pk>/comments/", reviews.comment_add, name="comment_add"),
+    path("edits/<int:pk>/review/", reviews.review_set, name="review_set"),
+    path("comments/<int:pk>/resolve/", reviews.comment_resolve, name="comment_resolve"),
     path("edits/<int:pk>/cell/", batches.batch_cell, name="batch_cell"),
     path("edits/<int:pk>/change/", batches.edit_change, name="edit_change"),
     path("batches/<int:pk>/", batches.batch_sheet, name="batch_sheet"),

@@ -401,3 +401,33 @@ def test_a_batch_fills_its_contact_sheet_plays_together_and_opens_an_ab_compare(
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_a_comment_pinned_to_a_frame_brings_the_player_back_to_it(browser_page, live_server, private_media, monkeypatch):
+    from editor.models import Comment, Project
+    from tests.conftest import make_finished_edit
+
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    _administrator_logs_in(page, live_server, "reviewer")
+    _new_project(page)
+    edit = make_finished_edit(Project.objects.get())
+    page.goto(live_server.url + f"/edits/{edit.pk}/compare/")
+    assert _plays(page, "video[data-role=b]")
+    page.evaluate("""() => new Promise(done => { const v = document.querySelector('video[data-role=b]');
+        v.addEventListener('seeked', done, { once: true });
+        document.querySelector('[data-compare]').dispatchEvent(new CustomEvent('studio:seek', { detail: 2.0 })); })""")
+    page.wait_for_selector("[data-comment-at] >> text=00:02.00")
+    page.fill("#comment-body", "The sky flickers here")
+    page.click("[data-comment-form] button[type=submit]")
+    page.wait_for_selector("[data-comment] >> text=The sky flickers here")
+    comment = Comment.objects.get()
+    assert comment.seconds == 2.0 and comment.frame == 50
+    # Elsewhere on the timeline, then back to the comment's frame by its timecode.
+    page.evaluate("document.querySelector('[data-compare]').dispatchEvent(new CustomEvent('studio:seek', { detail: 0.5 }))")
+    page.click("[data-comment] .timecode-link")
+    page.wait_for_function("Math.abs(document.querySelector('video[data-role=b]').currentTime - 2.0) < 0.05")
+    page.select_option("#review-state", "changes_requested")
+    page.wait_for_selector("[data-review-by] >> text=by reviewer")
+    page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)

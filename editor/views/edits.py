@@ -12,9 +12,9 @@ from django_htmx.http import HttpResponseStopPolling, reswap, retarget, trigger_
 
 from editor import forms
 from editor.errors import Refusal
-from editor.models import Edit
+from editor.models import Edit, Review
 from editor.services import edits as edit_service
-from editor.services import remote_edits
+from editor.services import remote_edits, reviews
 from editor.views.common import owned_edit, owned_project, refused_upload
 from editor.views.projects import estimate_context, render_project
 
@@ -123,12 +123,16 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     if wanted.isdigit():
         # A/B: another finished result of the same project (picked on the contact sheet).
         other = get_object_or_404(Edit.objects.select_related("result"), pk=int(wanted), project=edit.project, status=edit.status)
-        context = {"edit": edit, "left": other.result, "right": edit.result, "against": "edit", "other": other}
+        context = {"edit": edit, "left": other.result, "right": edit.result, "against": "edit", "other": other, **_review_context(edit)}
         return render(request, "editor/compare.html", context)
     against = "original" if wanted == "original" else "input"
     left = edit.project.original if against == "original" else edit.input_clip
-    context = {"edit": edit, "left": left, "right": edit.result, "against": against}
+    context = {"edit": edit, "left": left, "right": edit.result, "against": against, **_review_context(edit)}
     return render(request, "editor/compare.html", context)
+
+
+def _review_context(edit: Edit) -> dict:
+    return {"comments": reviews.thread(edit), "review_choices": Review.choices}
 
 
 @require_GET
@@ -145,6 +149,8 @@ def history(request: HttpRequest) -> HttpResponse:
         edits = edits.filter(status=params["status"])
     if params.get("engine"):
         edits = edits.filter(engine=params["engine"])
+    if params.get("review"):
+        edits = edits.filter(review=params["review"])
     edits = edits.order_by(HISTORY_SORTS[params.get("sort") or "newest"], "-pk")
     page = Paginator(edits, 30).get_page(request.GET.get("page"))
     return render(request, "editor/history.html", {"page": page, "filters": filters})

@@ -93,8 +93,32 @@
         if (heat) heat.currentTime = t;
         render();
       };
+      var current = null;
+      var followComments = function () {
+        // The comment form takes the paused frame's time; the list marks the comment at the playhead.
+        var t = b.currentTime;
+        document.querySelectorAll("[data-comment-time]").forEach(function (el) { el.value = t.toFixed(3); });
+        document.querySelectorAll("[data-comment-at]").forEach(function (el) {
+          var m = Math.floor(t / 60);
+          el.textContent = (m < 10 ? "0" : "") + m + ":" + (t % 60 < 10 ? "0" : "") + (t % 60).toFixed(2);
+        });
+        var at = null;
+        document.querySelectorAll("[data-comment]").forEach(function (el) {
+          if (parseFloat(el.dataset.seconds) <= t + 0.5 / fps) at = el;
+        });
+        if (at !== current) {
+          if (current) current.classList.remove("current");
+          if (at) { at.classList.add("current"); if (!b.paused) at.scrollIntoView({ block: "nearest" }); }
+          current = at;
+        }
+      };
+      box.addEventListener("studio:seek", function (e) {
+        a.pause(); b.pause();
+        setTime(e.detail);
+      });
       var render = function () {
         var d = duration();
+        followComments();
         if (time) time.textContent = b.currentTime.toFixed(2) + " s" + (isFinite(d) ? " / " + d.toFixed(2) + " s" : "");
         if (seek && !seeking && isFinite(d) && d > 0) seek.value = Math.round((b.currentTime / d) * 1000);
         if (playButton) playButton.textContent = b.paused ? "Play" : "Pause";
@@ -165,6 +189,14 @@
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (e) { init(e.target); });
 })();
+
+// A comment's time (in the list or on the timeline) seeks the compare player to its frame.
+document.addEventListener("click", function (e) {
+  var target = e.target.closest && e.target.closest("[data-seek]");
+  if (!target) return;
+  var player = document.querySelector("[data-compare]");
+  if (player) player.dispatchEvent(new CustomEvent("studio:seek", { detail: parseFloat(target.dataset.seek) }));
+});
 
 // Ask before destructive actions (the form still posts without JavaScript).
 document.addEventListener("submit", function (e) {

@@ -1,0 +1,57 @@
+"""Reviews of a version: comments pinned to a time and frame (with replies, resolved or open), and
+the version's review state with who set it and when."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from editor.errors import InputError
+from editor.models import Comment, Edit, Review
+
+
+def add_comment(edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None) -> Comment:
+    """Pin a comment (or a reply) to a time of a finished version; refuse what does not fit."""
+    body = (body or "").strip()
+    if not body:
+        raise InputError("Write something to comment.")
+    if len(body) > Comment.BODY_MAX:
+        raise InputError(f"A comment is at most {Comment.BODY_MAX} characters.")
+    result = getattr(edit, "result", None)
+    if not edit.is_succeeded or result is None:
+        raise InputError("Only a finished version can be commented on.")
+    if parent is not None:
+        if parent.edit_id != edit.pk:
+            raise InputError("That comment belongs to another version.")
+        # Replies sit under the comment they answer, at its time.
+        parent = parent.parent or parent
+        seconds = parent.seconds
+    if not 0 <= seconds <= result.duration + 1e-6:
+        raise InputError(f"The time {seconds:g} s lies outside this {result.duration:.2f} s result.")
+    frame = min(max(0, result.frame_count - 1), int(round(seconds * result.fps)))
+    return Comment.objects.create(
+        edit=edit, parent=parent, author=author, name=author.get_username()[:100], body=body, seconds=seconds, frame=frame
+    )
+
+
+def resolve(comment: Comment, resolved: bool) -> None:
+    Comment.objects.filter(pk=comment.pk).update(resolved_at=timezone.now() if resolved else None)
+
+
+def set_review(edit: Edit, state: str, who: str) -> None:
+    """Set a version's review state, recording who set it and when."""
+    if state not in Review.values:
+        raise InputError("Choose in review, changes requested or approved.")
+    if not edit.is_succeeded:
+        raise InputError("Only a finished version can be reviewed.")
+    Edit.objects.filter(pk=edit.pk).update(review=state, review_by=who[:100], review_at=timezone.now())
+
+
+def thread(edit: Edit) -> list[Comment]:
+    """Return a version's comments in time order, each with its replies (two queries)."""
+    comments = list(Comment.objects.filter(edit=edit, parent__isnull=True))
+    replies: dict[int, list[Comment]] = {}
+    for reply in Comment.objects.filter(edit=edit, parent__isnull=False).order_by("created_at", "pk"):
+        replies.setdefault(reply.parent_id, []).append(reply)
+    for comment in comments:
+        comment.thread = replies.get(comment.pk, [])
+    return comments

@@ -1,0 +1,67 @@
+"""Reviewing a version in the compare view: timecoded comments with replies, and its review state."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from editor.errors import Refusal
+from editor.models import Comment, Review
+from editor.services import reviews
+from editor.views.common import go, owned_edit
+
+
+def _panel(request: HttpRequest, edit, *, error: str = "", status: int = 200) -> HttpResponse:
+    context = {"edit": edit, "comments": reviews.thread(edit), "comment_error": error, "review_choices": Review.choices}
+    return render(request, "editor/_comments.html", context, status=status)
+
+
+@require_POST
+@login_required
+def comment_add(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    parent = None
+    if request.POST.get("parent", "").isdigit():
+        parent = get_object_or_404(Comment, pk=int(request.POST["parent"]), edit=edit)
+    try:
+        seconds = float(request.POST.get("seconds") or 0)
+        reviews.add_comment(edit, request.user, request.POST.get("body", ""), seconds, parent=parent)
+    except ValueError:
+        error = "The comment's time could not be read."
+    except Refusal as exc:
+        error = exc.message
+    else:
+        error = ""
+    if request.htmx:
+        return _panel(request, edit, error=error, status=400 if error else 200)
+    if error:
+        messages.error(request, error)
+    return go(request, reverse("compare", args=[edit.pk]))
+
+
+@require_POST
+@login_required
+def comment_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = get_object_or_404(Comment.objects.select_related("edit"), pk=pk, edit__project__owner=request.user)
+    reviews.resolve(comment, request.POST.get("resolved") != "0")
+    edit = owned_edit(request, comment.edit_id)
+    if request.htmx:
+        return _panel(request, edit)
+    return go(request, reverse("compare", args=[edit.pk]))
+
+
+@require_POST
+@login_required
+def review_set(request: HttpRequest, pk: int) -> HttpResponse:
+    edit = owned_edit(request, pk)
+    try:
+        reviews.set_review(edit, request.POST.get("state", ""), request.user.get_username())
+    except Refusal as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Edit #{edit.pk}: {Review(request.POST['state']).label.lower()}.")
+    return go(request, request.POST.get("next") or reverse("compare", args=[edit.pk]))
