@@ -797,6 +797,8 @@ class Comment(models.Model):
     body = models.TextField(max_length=BODY_MAX)
     seconds = models.FloatField(default=0)
     frame = models.PositiveIntegerField(default=0)
+    # A JPEG of the frame it is pinned to (stored name), for the printable export.
+    thumbnail = models.CharField(max_length=255, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from editor.models import ChangeMap, Clip, Edit, Member, Reference
+from editor.models import ChangeMap, Clip, Comment, Edit, Member, Reference
 from editor.storage import delete_quietly
 
 
@@ -27,6 +27,11 @@ def clip_deleted(sender, instance: Clip, **kwargs) -> None:
 @receiver(post_delete, sender=Reference)
 def reference_deleted(sender, instance: Reference, **kwargs) -> None:
     _after_commit(instance.file)
+
+
+@receiver(post_delete, sender=Comment)
+def comment_deleted(sender, instance: Comment, **kwargs) -> None:
+    _after_commit(instance.thumbnail)
 
 
 @receiver(post_delete, sender=ChangeMap)

@@ -75,3 +75,38 @@ def test_nobody_else_reaches_a_versions_review(client, project, django_user_mode
     assert client.post(reverse("comment_resolve", args=[owner_comment.pk]), {"resolved": "1"}).status_code == 404
     assert client.post(reverse("review_set", args=[edit.pk]), {"state": "approved"}).status_code == 404
     assert Comment.objects.count() == 1 and not Edit.objects.get(pk=edit.pk).review
+
+
+def test_comments_export_as_csv_and_as_a_printable_page_with_their_frames(owner_client, project):
+    import csv
+    import io
+
+    from PIL import Image
+
+    edit = make_finished_edit(project)
+    owner_client.post(reverse("comment_add", args=[edit.pk]), {"body": "=HYPERLINK(\"http://evil\")", "seconds": "0.2"})
+    owner_client.post(reverse("comment_add", args=[edit.pk]), {"body": "Warmer, please", "seconds": "0.8"})
+    first = Comment.objects.order_by("seconds").first()
+    owner_client.post(reverse("comment_add", args=[edit.pk]), {"body": "Agreed", "seconds": "0", "parent": first.pk})
+    response = owner_client.get(reverse("comments_csv", args=[edit.pk]))
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:5] == ["timecode", "seconds", "frame", "author", "comment"]
+    # A cell a spreadsheet would run as a formula is written as text.
+    assert rows[1][4] == "'=HYPERLINK(\"http://evil\")" and rows[1][0] == "00:00.20"
+    assert rows[2][4] == "Agreed" and rows[2][5] == str(first.pk)
+    assert rows[3][4] == "Warmer, please"
+    page = owner_client.get(reverse("comments_print", args=[edit.pk])).content.decode()
+    assert page.count("data-print-comment") == 2 and "Agreed" in page
+    frame = owner_client.get(reverse("comment_frame", args=[first.pk]))
+    assert frame.status_code == 200 and frame["Content-Type"] == "image/jpeg"
+    with Image.open(io.BytesIO(b"".join(frame.streaming_content))) as image:
+        assert image.width <= 480
+    # Nobody else gets them.
+    owner_client.logout()
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("mallory", password="a-long-passphrase-9")
+    owner_client.login(username="mallory", password="a-long-passphrase-9")
+    for url in (reverse("comments_csv", args=[edit.pk]), reverse("comments_print", args=[edit.pk]), reverse("comment_frame", args=[first.pk])):
+        assert owner_client.get(url).status_code == 404

@@ -3,10 +3,15 @@ the version's review state with who set it and when."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from django.utils import timezone
 
+from editor import media
 from editor.errors import InputError
-from editor.models import Comment, Edit, Review
+from editor.models import Comment, Edit, Review, new_storage_name
+from editor.storage import local_copy, staged_files
 
 
 def add_comment(edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None) -> Comment:
@@ -28,9 +33,54 @@ def add_comment(edit: Edit, author, body: str, seconds: float, *, parent: Commen
     if not 0 <= seconds <= result.duration + 1e-6:
         raise InputError(f"The time {seconds:g} s lies outside this {result.duration:.2f} s result.")
     frame = min(max(0, result.frame_count - 1), int(round(seconds * result.fps)))
-    return Comment.objects.create(
-        edit=edit, parent=parent, author=author, name=author.get_username()[:100], body=body, seconds=seconds, frame=frame
-    )
+    with staged_files() as staged:
+        thumbnail = "" if parent is not None else _thumbnail(result, seconds, staged)
+        return Comment.objects.create(
+            edit=edit,
+            parent=parent,
+            author=author,
+            name=author.get_username()[:100],
+            body=body,
+            seconds=seconds,
+            frame=frame,
+            thumbnail=thumbnail,
+        )
+
+
+def _thumbnail(clip, seconds: float, staged) -> str:
+    """Store a JPEG of the frame at `seconds` of a clip; return its stored name."""
+    with tempfile.TemporaryDirectory(prefix="aleph-thumb-") as tmp, local_copy(clip.file) as source:
+        dest = Path(tmp) / "frame.jpg"
+        media.extract_poster(source, dest, at_seconds=seconds, max_width=480)
+        return staged.save(dest, new_storage_name("thumbnails", ".jpg"))
+
+
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_rows(edit: Edit) -> list[list[str]]:
+    """Return a version's comments as spreadsheet rows (a header first); replies follow their comment."""
+    rows = [["timecode", "seconds", "frame", "author", "comment", "reply to", "resolved", "written (UTC)"]]
+    for comment in thread(edit):
+        for item in [comment, *comment.thread]:
+            rows.append(
+                [
+                    item.timecode.split(" · ")[0],
+                    f"{item.seconds:.3f}",
+                    str(item.frame),
+                    _cell(item.name),
+                    _cell(item.body),
+                    str(comment.pk) if item is not comment else "",
+                    "yes" if item.is_resolved else "",
+                    item.created_at.strftime("%Y-%m-%d %H:%M"),
+                ]
+            )
+    return rows
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def resolve(comment: Comment, resolved: bool) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+import csv
+
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from editor.errors import Refusal
 from editor.models import Comment, Review
 from editor.services import reviews
+from editor.serving import serve_stored_file
 from editor.views.common import go, owned_edit
 
 
@@ -65,3 +68,32 @@ def review_set(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Edit #{edit.pk}: {Review(request.POST['state']).label.lower()}.")
     return go(request, request.POST.get("next") or reverse("compare", args=[edit.pk]))
+
+
+@require_GET
+@login_required
+def comments_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """Download a version's comments as CSV (replies after their comment)."""
+    edit = owned_edit(request, pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="edit-{edit.pk}-comments.csv"'
+    response.write("\ufeff")  # spreadsheets read UTF-8 with its mark
+    csv.writer(response).writerows(reviews.csv_rows(edit))
+    return response
+
+
+@require_GET
+@login_required
+def comments_print(request: HttpRequest, pk: int) -> HttpResponse:
+    """A printable page of a version's comments, each with the frame it is pinned to."""
+    edit = owned_edit(request, pk)
+    return render(request, "editor/comments_print.html", {"edit": edit, "comments": reviews.thread(edit)})
+
+
+@require_safe
+@login_required
+def comment_frame(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = get_object_or_404(Comment, pk=pk, edit__project__owner=request.user)
+    if not comment.thumbnail:
+        raise Http404("No frame for this comment.")
+    return serve_stored_file(request, comment.thumbnail)
