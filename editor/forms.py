@@ -457,6 +457,27 @@ SHARE_EXPIRY_CHOICES = [("7d", "7 days"), ("1d", "1 day"), ("30d", "30 days"), (
 class ShareForm(forms.Form):
     expiry = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES)
     show_original = forms.BooleanField(label="Show the original beside the result", required=False)
+    password = forms.CharField(label="Password (optional)", max_length=128, required=False, strip=False, widget=forms.PasswordInput)
+    allow_download = forms.BooleanField(label="Allow download", required=False, initial=True)
+    allow_comments = forms.BooleanField(label="Allow comments", required=False)
+    allow_approval = forms.BooleanField(label="Allow approval", required=False)
+
+
+class ShareSettingsForm(forms.Form):
+    """A link's controls, changed after it was made (an empty password keeps the current one)."""
+
+    password = forms.CharField(label="New password", max_length=128, required=False, strip=False, widget=forms.PasswordInput)
+    remove_password = forms.BooleanField(label="Remove the password", required=False)
+    allow_download = forms.BooleanField(label="Allow download", required=False)
+    allow_comments = forms.BooleanField(label="Allow comments", required=False)
+    allow_approval = forms.BooleanField(label="Allow approval", required=False)
+
+
+class GuestCommentForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=60)
+    body = forms.CharField(label="Comment", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    seconds = forms.FloatField(min_value=0, widget=forms.HiddenInput, initial=0)
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
 class HistoryFilterForm(forms.Form):

@@ -771,6 +771,11 @@ class ShareLink(models.Model):
     edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="share_links")
     token_hash = models.CharField(max_length=64, unique=True)
     show_original = models.BooleanField(default=False)
+    # A password (Django's hasher; blank: none), and what a guest of the link may do.
+    password = models.CharField(max_length=128, blank=True)
+    allow_download = models.BooleanField(default=True)
+    allow_comments = models.BooleanField(default=False)
+    allow_approval = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -792,8 +797,10 @@ class Comment(models.Model):
     edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="comments")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    # The name shown: the author's user name (a guest's own name later).
+    # The name shown: the author's user name, or the name a guest gave.
     name = models.CharField(max_length=100)
+    # A guest's comment came through this share link (and goes when it is revoked or deleted).
+    link = models.ForeignKey("ShareLink", null=True, blank=True, on_delete=models.CASCADE, related_name="comments")
     body = models.TextField(max_length=BODY_MAX)
     seconds = models.FloatField(default=0)
     frame = models.PositiveIntegerField(default=0)
@@ -817,6 +824,22 @@ class Comment(models.Model):
         """Say where it is pinned: "00:02.04 · frame 51"."""
         minutes, seconds = divmod(self.seconds, 60)
         return f"{int(minutes):02d}:{seconds:05.2f} · frame {self.frame}"
+
+
+class Notification(models.Model):
+    """Something an owner should know: a guest commented on or reviewed one of their versions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="notifications")
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class Member(models.Model):

@@ -51,6 +51,11 @@ urlpatterns = [
     path("share-links/<int:pk>/revoke/", share.share_revoke, name="share_revoke"),
     path("media/clips/<int:pk>/<str:kind>/", files.clip_media, name="clip_media"),
     path("media/references/<int:pk>/", files.reference_media, name="reference_media"),
+    path("notifications/", reviews.notifications, name="notifications"),
+    path("share-links/<int:pk>/settings/", share.share_settings, name="share_settings"),
     path("s/<str:token>/", share.share_page, name="share_page"),
+    path("s/<str:token>/unlock/", share.share_unlock, name="share_unlock"),
+    path("s/<str:token>/comments/", share.share_comment, name="share_comment"),
+    path("s/<str:token>/review/", share.share_review, name="share_review"),
     path("s/<str:token>/<str:kind>/", share.share_media, name="share_media"),
 ]

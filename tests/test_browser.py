@@ -431,3 +431,49 @@ def test_a_comment_pinned_to_a_frame_brings_the_player_back_to_it(browser_page, 
     page.select_option("#review-state", "changes_requested")
     page.wait_for_selector("[data-review-by] >> text=by reviewer")
     page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
+
+
+def test_a_guest_behind_a_password_comments_and_approves_and_the_owner_lands_on_the_frame(
+    browser_page, live_server, private_media, monkeypatch
+):
+    from editor.models import Project
+    from editor.services import sharing
+    from tests.conftest import make_finished_edit
+
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    _administrator_logs_in(page, live_server, "director")
+    _new_project(page)
+    edit = make_finished_edit(Project.objects.get())
+    _, token = sharing.create_share_link(
+        edit, expiry="7d", show_original=False, password="client-review", allow_comments=True, allow_approval=True
+    )
+    guest = page.context.browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    guest.goto(live_server.url + f"/s/{token}/")
+    guest.fill("#share-password", "client-review")
+    guest.click("button[type=submit]")
+    guest.wait_for_selector("video.shared-video")
+    assert _plays(guest, "video.shared-video")
+    guest.evaluate("""() => new Promise(done => { const v = document.querySelector('video.shared-video');
+        v.addEventListener('seeked', done, { once: true }); v.currentTime = 2.0; })""")
+    guest.wait_for_selector("[data-comment-at] >> text=00:02.00")
+    guest.fill("#guest-name", "Dana from the agency")
+    guest.fill("#guest-body", "Can the logo be smaller here?")
+    guest.click("[data-comment-form] button[type=submit]")
+    guest.wait_for_selector("[data-comment] >> text=Can the logo be smaller here?")
+    guest.select_option("#guest-review-state", "approved")
+    guest.click("[data-guest-review] button[type=submit]")
+    guest.wait_for_selector("[data-review] >> text=Approved")
+    guest.screenshot(path=str(ARTIFACTS / "guest-review.png"), full_page=True)
+
+    # The owner: the unread count, the list, then the comment's own frame.
+    page.goto(live_server.url + "/")
+    assert page.inner_text("[data-notifications] .unread") == "2"
+    page.click("[data-notifications]")
+    page.click("text=Dana from the agency (guest) commented")
+    page.wait_for_selector("[data-comment] >> text=Can the logo be smaller here?")
+    page.click("[data-comment] .timecode-link")
+    page.wait_for_function("Math.abs(document.querySelector('video[data-role=b]').currentTime - 2.0) < 0.05")
+    assert "Approved" in page.inner_text("#review-state")
+    page.screenshot(path=str(ARTIFACTS / "owner-review.png"), full_page=True)

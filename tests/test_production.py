@@ -294,7 +294,7 @@ def test_nginx_in_front_hands_off_private_media_and_keeps_the_share_headers(tmp_
         media = anonymous.get(f"/s/{token}/result/", headers={"Range": "bytes=0-99"})
         assert shared.status_code == 302 and media.status_code == 206 and len(media.content) == 100
         assert media.headers["x-robots-tag"] == "noindex, nofollow"
-        assert media.headers["referrer-policy"] == "no-referrer"
+        assert media.headers["referrer-policy"] == "same-origin"
         assert "no-store" in media.headers["cache-control"]
         # Revoked: the next request for the media is refused at once.
         link_id = re.search(r'action="/share-links/(\d+)/revoke/"', client.get(project_url).text).group(1)

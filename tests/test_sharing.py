@@ -60,7 +60,7 @@ def test_public_page_plays_the_result_with_preview_tags_and_private_headers(shar
     assert f"/s/{token}/result/" in body
     assert f"/s/{token}/original/" not in body
     assert response["X-Robots-Tag"] == "noindex, nofollow"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
     link.refresh_from_db()
     assert link.views == 1

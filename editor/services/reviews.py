@@ -14,8 +14,11 @@ from editor.models import Comment, Edit, Review, new_storage_name
 from editor.storage import local_copy, staged_files
 
 
-def add_comment(edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None) -> Comment:
-    """Pin a comment (or a reply) to a time of a finished version; refuse what does not fit."""
+def add_comment(
+    edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None, guest: str = "", link=None
+) -> Comment:
+    """Pin a comment (or a reply) to a time of a finished version; refuse what does not fit. A guest
+    of a share link gives a name instead of an account."""
     body = (body or "").strip()
     if not body:
         raise InputError("Write something to comment.")
@@ -39,7 +42,8 @@ def add_comment(edit: Edit, author, body: str, seconds: float, *, parent: Commen
             edit=edit,
             parent=parent,
             author=author,
-            name=author.get_username()[:100],
+            link=link,
+            name=(guest or author.get_username())[:100],
             body=body,
             seconds=seconds,
             frame=frame,
@@ -96,11 +100,30 @@ def set_review(edit: Edit, state: str, who: str) -> None:
     Edit.objects.filter(pk=edit.pk).update(review=state, review_by=who[:100], review_at=timezone.now())
 
 
-def thread(edit: Edit) -> list[Comment]:
-    """Return a version's comments in time order, each with its replies (two queries)."""
-    comments = list(Comment.objects.filter(edit=edit, parent__isnull=True))
+def add_guest_comment(link, name: str, body: str, seconds: float, *, parent_id: int | None = None) -> Comment:
+    """A guest's comment through a share link that allows comments; a reply only to that link's comments."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise InputError("Give your name, so the owner knows who wrote it.")
+    if not link.allow_comments:
+        raise InputError("This link does not take comments.")
+    parent = None
+    if parent_id is not None:
+        parent = Comment.objects.filter(pk=parent_id, edit=link.edit, link=link).first()
+        if parent is None:
+            raise InputError("That comment is not on this link.")
+    return add_comment(link.edit, None, body, seconds, parent=parent, guest=f"{name[:60]} (guest)", link=link)
+
+
+def thread(edit: Edit, *, link=None) -> list[Comment]:
+    """Return a version's comments in time order, each with its replies (two queries). Through a
+    share link, only the comments made through that link (and the replies to them)."""
+    roots = Comment.objects.filter(edit=edit, parent__isnull=True)
+    if link is not None:
+        roots = roots.filter(link=link)
+    comments = list(roots)
     replies: dict[int, list[Comment]] = {}
-    for reply in Comment.objects.filter(edit=edit, parent__isnull=False).order_by("created_at", "pk"):
+    for reply in Comment.objects.filter(edit=edit, parent__in=[c.pk for c in comments]).order_by("created_at", "pk"):
         replies.setdefault(reply.parent_id, []).append(reply)
     for comment in comments:
         comment.thread = replies.get(comment.pk, [])

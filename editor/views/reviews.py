@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from editor.errors import Refusal
-from editor.models import Comment, Review
+from editor.models import Comment, Notification, Review
+from editor.services import notifications as notification_service
 from editor.services import reviews
 from editor.serving import serve_stored_file
 from editor.views.common import go, owned_edit
@@ -97,3 +98,12 @@ def comment_frame(request: HttpRequest, pk: int) -> HttpResponse:
     if not comment.thumbnail:
         raise Http404("No frame for this comment.")
     return serve_stored_file(request, comment.thumbnail)
+
+
+@require_GET
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The latest notifications; opening the list marks them read."""
+    items = list(Notification.objects.filter(user=request.user).select_related("edit")[:50])
+    notification_service.read_all(request.user)
+    return render(request, "editor/notifications.html", {"items": items})

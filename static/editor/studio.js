@@ -195,7 +195,24 @@ document.addEventListener("click", function (e) {
   var target = e.target.closest && e.target.closest("[data-seek]");
   if (!target) return;
   var player = document.querySelector("[data-compare]");
+  var single = document.querySelector("video.shared-video");
   if (player) player.dispatchEvent(new CustomEvent("studio:seek", { detail: parseFloat(target.dataset.seek) }));
+  else if (single) { single.pause(); single.currentTime = parseFloat(target.dataset.seek); }
+});
+
+// A shared page with one player: the guest's comment takes the player's time.
+document.addEventListener("DOMContentLoaded", function () {
+  var single = document.querySelector("video.shared-video");
+  if (!single || document.querySelector("[data-compare]")) return;
+  var follow = function () {
+    var t = single.currentTime;
+    document.querySelectorAll("[data-comment-time]").forEach(function (el) { el.value = t.toFixed(3); });
+    document.querySelectorAll("[data-comment-at]").forEach(function (el) {
+      var m = Math.floor(t / 60);
+      el.textContent = (m < 10 ? "0" : "") + m + ":" + (t % 60 < 10 ? "0" : "") + (t % 60).toFixed(2);
+    });
+  };
+  ["timeupdate", "seeked", "pause"].forEach(function (name) { single.addEventListener(name, follow); });
 });
 
 // Ask before destructive actions (the form still posts without JavaScript).
