@@ -806,6 +806,9 @@ class Comment(models.Model):
     frame = models.PositiveIntegerField(default=0)
     # A JPEG of the frame it is pinned to (stored name), for the printable export.
     thumbnail = models.CharField(max_length=255, blank=True)
+    # Shapes drawn on that frame: [{"tool": "pen" | "arrow" | "box", "color": "#rrggbb",
+    # "points": [[x, y], ...]}], coordinates 0–1 of the picture so they scale with the player.
+    drawing = models.JSONField(default=list, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -818,6 +821,10 @@ class Comment(models.Model):
     @property
     def is_resolved(self) -> bool:
         return self.resolved_at is not None
+
+    @property
+    def drawing_json(self) -> str:
+        return json.dumps(self.drawing or [])
 
     @property
     def timecode(self) -> str:

@@ -460,8 +460,22 @@ def test_a_guest_behind_a_password_comments_and_approves_and_the_owner_lands_on_
     guest.wait_for_selector("[data-comment-at] >> text=00:02.00")
     guest.fill("#guest-name", "Dana from the agency")
     guest.fill("#guest-body", "Can the logo be smaller here?")
+    # A box drawn on the paused frame.
+    guest.click("[data-draw-toggle]")
+    guest.click("[data-tool=box]")
+    guest.locator("video.shared-video").scroll_into_view_if_needed()
+    box = guest.locator("[data-draw-layer]").bounding_box()
+    guest.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
+    guest.mouse.down()
+    guest.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.6 * box["height"], steps=5)
+    guest.mouse.up()
+    guest.wait_for_function("document.querySelector('[data-draw-layer]').dataset.shapes === '1'")
     guest.click("[data-comment-form] button[type=submit]")
     guest.wait_for_selector("[data-comment] >> text=Can the logo be smaller here?")
+    from editor.models import Comment
+
+    [shape] = Comment.objects.get().drawing
+    assert shape["tool"] == "box" and abs(shape["points"][0][0] - 0.2) < 0.03 and abs(shape["points"][1][1] - 0.6) < 0.03
     guest.select_option("#guest-review-state", "approved")
     guest.click("[data-guest-review] button[type=submit]")
     guest.wait_for_selector("[data-review] >> text=Approved")
@@ -476,4 +490,10 @@ def test_a_guest_behind_a_password_comments_and_approves_and_the_owner_lands_on_
     page.click("[data-comment] .timecode-link")
     page.wait_for_function("Math.abs(document.querySelector('video[data-role=b]').currentTime - 2.0) < 0.05")
     assert "Approved" in page.inner_text("#review-state")
+    # On that frame the guest's box is drawn over the result: its left edge is painted, its middle not.
+    page.wait_for_timeout(300)
+    painted = page.evaluate("""() => { const c = document.querySelector('[data-draw-layer]'); const g = c.getContext('2d');
+        const at = (x, y) => g.getImageData(Math.round(x * c.width), Math.round(y * c.height), 1, 1).data[3];
+        return [at(0.2, 0.4), at(0.4, 0.4)]; }""")
+    assert painted[0] > 0 and painted[1] == 0, painted
     page.screenshot(path=str(ARTIFACTS / "owner-review.png"), full_page=True)

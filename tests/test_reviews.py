@@ -110,3 +110,37 @@ def test_comments_export_as_csv_and_as_a_printable_page_with_their_frames(owner_
     owner_client.login(username="mallory", password="a-long-passphrase-9")
     for url in (reverse("comments_csv", args=[edit.pk]), reverse("comments_print", args=[edit.pk]), reverse("comment_frame", args=[first.pk])):
         assert owner_client.get(url).status_code == 404
+
+
+def test_a_drawing_is_kept_as_shapes_and_anything_else_is_refused(owner_client, project):
+    import json
+
+    edit = make_finished_edit(project)
+    box = {"tool": "box", "color": "#ff3b30", "points": [[0.2, 0.2], [0.6, 0.6]]}
+    pen = {"tool": "pen", "color": "#ffcc00", "points": [[0.1, 0.1], [0.15, 0.12], [0.2, 0.18]]}
+    response = owner_client.post(
+        reverse("comment_add", args=[edit.pk]), {"body": "Here", "seconds": "0.5", "drawing": json.dumps([box, pen])}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    comment = Comment.objects.get()
+    assert comment.drawing == [box, pen]
+    page = owner_client.get(reverse("compare", args=[edit.pk])).content.decode()
+    assert "data-draw-layer" in page and "data-drawing=" in page and "#ff3b30" in page
+    # The printable export draws it over the comment's frame.
+    printed = owner_client.get(reverse("comments_print", args=[edit.pk])).content.decode()
+    assert '<rect x="0.2" y="0.2" width="0.4" height="0.4" fill="none" stroke="#ff3b30"' in printed
+    assert '<polyline points="0.1,0.1 0.15,0.12 0.2,0.18"' in printed
+    for drawing, words in (
+        ([{"tool": "laser", "color": "#ff3b30", "points": [[0, 0], [1, 1]]}], "does not draw"),
+        ([{"tool": "box", "color": "#123456", "points": [[0, 0], [1, 1]]}], "does not draw"),
+        ([{"tool": "box", "color": "#ff3b30", "points": [[0, 0], [1, 1.5]]}], "outside the picture"),
+        ([{"tool": "arrow", "color": "#ff3b30", "points": [[0, 0], [1, 1], [0.5, 0.5]]}], "wrong number of points"),
+        ([box] * 41, "at most 40 shapes"),
+        ("{not json", "could not be read"),
+    ):
+        raw = drawing if isinstance(drawing, str) else json.dumps(drawing)
+        response = owner_client.post(
+            reverse("comment_add", args=[edit.pk]), {"body": "x", "seconds": "0", "drawing": raw}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 400 and words in response.content.decode(), words
+    assert Comment.objects.count() == 1

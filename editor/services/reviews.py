@@ -3,6 +3,7 @@ the version's review state with who set it and when."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -14,8 +15,46 @@ from editor.models import Comment, Edit, Review, new_storage_name
 from editor.storage import local_copy, staged_files
 
 
+# What a drawing may hold: the tools, the palette, and how much of each.
+TOOLS = ("pen", "arrow", "box")
+COLOURS = ("#ff3b30", "#ffcc00", "#34c759", "#0a84ff", "#ffffff")
+MAX_SHAPES = 40
+MAX_POINTS = 400
+
+
+def read_drawing(raw: str) -> list[dict]:
+    """Check a drawing sent with a comment (JSON); return it cleaned, or refuse it whole."""
+    if not raw:
+        return []
+    if len(raw) > 40_000:
+        raise InputError("The drawing is too large.")
+    try:
+        shapes = json.loads(raw)
+    except ValueError:
+        raise InputError("The drawing could not be read.") from None
+    if not isinstance(shapes, list) or len(shapes) > MAX_SHAPES:
+        raise InputError(f"A drawing has at most {MAX_SHAPES} shapes.")
+    cleaned = []
+    for shape in shapes:
+        if not isinstance(shape, dict) or shape.get("tool") not in TOOLS or shape.get("color") not in COLOURS:
+            raise InputError("The drawing has a shape this studio does not draw.")
+        points = shape.get("points")
+        wanted = (2, MAX_POINTS) if shape["tool"] == "pen" else (2, 2)
+        if not isinstance(points, list) or not wanted[0] <= len(points) <= wanted[1]:
+            raise InputError("A shape of the drawing has the wrong number of points.")
+        xy = []
+        for point in points:
+            if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
+                raise InputError("The drawing's points must be pairs of numbers.")
+            if not all(0 <= v <= 1 for v in point):
+                raise InputError("The drawing goes outside the picture.")
+            xy.append([round(float(point[0]), 4), round(float(point[1]), 4)])
+        cleaned.append({"tool": shape["tool"], "color": shape["color"], "points": xy})
+    return cleaned
+
+
 def add_comment(
-    edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None, guest: str = "", link=None
+    edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None, guest: str = "", link=None, drawing=()
 ) -> Comment:
     """Pin a comment (or a reply) to a time of a finished version; refuse what does not fit. A guest
     of a share link gives a name instead of an account."""
@@ -48,6 +87,7 @@ def add_comment(
             seconds=seconds,
             frame=frame,
             thumbnail=thumbnail,
+            drawing=[] if parent is not None else list(drawing),
         )
 
 
@@ -100,7 +140,7 @@ def set_review(edit: Edit, state: str, who: str) -> None:
     Edit.objects.filter(pk=edit.pk).update(review=state, review_by=who[:100], review_at=timezone.now())
 
 
-def add_guest_comment(link, name: str, body: str, seconds: float, *, parent_id: int | None = None) -> Comment:
+def add_guest_comment(link, name: str, body: str, seconds: float, *, parent_id: int | None = None, drawing=()) -> Comment:
     """A guest's comment through a share link that allows comments; a reply only to that link's comments."""
     name = " ".join((name or "").split())
     if not name:
@@ -112,7 +152,7 @@ def add_guest_comment(link, name: str, body: str, seconds: float, *, parent_id: 
         parent = Comment.objects.filter(pk=parent_id, edit=link.edit, link=link).first()
         if parent is None:
             raise InputError("That comment is not on this link.")
-    return add_comment(link.edit, None, body, seconds, parent=parent, guest=f"{name[:60]} (guest)", link=link)
+    return add_comment(link.edit, None, body, seconds, parent=parent, guest=f"{name[:60]} (guest)", link=link, drawing=drawing)
 
 
 def thread(edit: Edit, *, link=None) -> list[Comment]:

@@ -12,9 +12,10 @@ from django_htmx.http import HttpResponseStopPolling, reswap, retarget, trigger_
 
 from editor import forms
 from editor.errors import Refusal
-from editor.models import Edit, Review
+from editor.models import Edit
 from editor.services import edits as edit_service
 from editor.services import remote_edits, reviews
+from editor.views import reviews as review_views
 from editor.views.common import owned_edit, owned_project, refused_upload
 from editor.views.projects import estimate_context, render_project
 
@@ -132,7 +133,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _review_context(edit: Edit) -> dict:
-    return {"comments": reviews.thread(edit), "review_choices": Review.choices}
+    return {"comments": reviews.thread(edit), **review_views.drawing_palette()}
 
 
 @require_GET

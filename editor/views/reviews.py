@@ -20,8 +20,17 @@ from editor.views.common import go, owned_edit
 
 
 def _panel(request: HttpRequest, edit, *, error: str = "", status: int = 200) -> HttpResponse:
-    context = {"edit": edit, "comments": reviews.thread(edit), "comment_error": error, "review_choices": Review.choices}
+    context = {"edit": edit, "comments": reviews.thread(edit), "comment_error": error, **drawing_palette()}
     return render(request, "editor/_comments.html", context, status=status)
+
+
+def drawing_palette() -> dict:
+    """What the drawing tools offer, and the review states (for the review panel)."""
+    return {
+        "review_choices": Review.choices,
+        "draw_tools": [("pen", "Pen"), ("arrow", "Arrow"), ("box", "Box")],
+        "draw_colours": reviews.COLOURS,
+    }
 
 
 @require_POST
@@ -33,7 +42,8 @@ def comment_add(request: HttpRequest, pk: int) -> HttpResponse:
         parent = get_object_or_404(Comment, pk=int(request.POST["parent"]), edit=edit)
     try:
         seconds = float(request.POST.get("seconds") or 0)
-        reviews.add_comment(edit, request.user, request.POST.get("body", ""), seconds, parent=parent)
+        drawing = reviews.read_drawing(request.POST.get("drawing", ""))
+        reviews.add_comment(edit, request.user, request.POST.get("body", ""), seconds, parent=parent, drawing=drawing)
     except ValueError:
         error = "The comment's time could not be read."
     except Refusal as exc:

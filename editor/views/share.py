@@ -15,12 +15,13 @@ from django_ratelimit.decorators import ratelimit
 
 from editor import forms
 from editor.errors import Refusal
-from editor.models import Review, ShareLink
+from editor.models import ShareLink
 from editor.ratelimits import client_ip
 from editor.services import notifications, reviews, sharing
 from editor.serving import serve_stored_file
 from editor.views.common import absolute_url, owned_edit
 from editor.views.files import clip_download_name, downloaded_file
+from editor.views.reviews import drawing_palette
 
 SHARE_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
@@ -147,7 +148,8 @@ def share_comment(request: HttpRequest, link: ShareLink, token: str) -> HttpResp
         return redirect("share_page", token)
     data = form.cleaned_data
     try:
-        reviews.add_guest_comment(link, data["name"], data["body"], data["seconds"], parent_id=data["parent"])
+        drawing = reviews.read_drawing(request.POST.get("drawing", ""))
+        reviews.add_guest_comment(link, data["name"], data["body"], data["seconds"], parent_id=data["parent"], drawing=drawing)
     except Refusal as exc:
         messages.error(request, exc.message)
     else:
@@ -195,7 +197,7 @@ def share_page(request: HttpRequest, link: ShareLink, token: str) -> HttpRespons
         "video_url": absolute_url(request, reverse("share_media", args=[token, "result"])),
         "comments": reviews.thread(edit, link=link) if link.allow_comments else [],
         "guest_name": request.session.get("guest-name", ""),
-        "review_choices": Review.choices,
+        **drawing_palette(),
     }
     return render(request, "editor/share_page.html", context)
 

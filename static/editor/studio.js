@@ -642,3 +642,130 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   window.requestAnimationFrame(tick);
 });
+
+// Drawings on a paused frame: a pen, an arrow and a box in a few colours, kept as shapes in 0–1
+// picture coordinates (so they scale with the player) and sent with the comment. Every comment's
+// drawing is drawn over the video whenever playback is on its frame.
+document.addEventListener("DOMContentLoaded", function () {
+  var layer = document.querySelector("[data-draw-layer]");
+  if (!layer) return;
+  var host = layer.parentNode;
+  var video = host.querySelector('video[data-role="b"]') || host.querySelector("video");
+  var fpsNode = document.getElementById("compare-fps");
+  var fps = fpsNode ? parseFloat(fpsNode.textContent) || 25 : 25;
+  var ctx = layer.getContext("2d");
+  var shapes = [];
+  var current = null;
+  var active = false;
+  var tools = function () { return document.querySelector("[data-draw-tools]"); };
+  var pressed = function (selector) {
+    var el = tools() && tools().querySelector(selector + '[aria-pressed="true"]');
+    return el;
+  };
+  var tool = function () { var el = pressed("[data-tool]"); return el ? el.dataset.tool : "box"; };
+  var colour = function () { var el = pressed("[data-colour]"); return el ? el.dataset.colour : "#ff3b30"; };
+  var save = function () {
+    var input = document.querySelector("[data-drawing-input]");
+    if (input) input.value = shapes.length ? JSON.stringify(shapes) : "";
+  };
+  var place = function () {
+    // Cover the picture itself (not the caption or the controls).
+    layer.style.left = video.offsetLeft + "px";
+    layer.style.top = video.offsetTop + "px";
+    layer.style.width = video.clientWidth + "px";
+    layer.style.height = video.clientHeight + "px";
+    var ratio = window.devicePixelRatio || 1;
+    var w = Math.round(video.clientWidth * ratio), h = Math.round(video.clientHeight * ratio);
+    if (layer.width !== w || layer.height !== h) { layer.width = w; layer.height = h; }
+  };
+  var drawShape = function (shape) {
+    var w = layer.width, h = layer.height, p = shape.points;
+    ctx.strokeStyle = shape.color;
+    ctx.lineWidth = Math.max(2, w / 300);
+    ctx.lineJoin = ctx.lineCap = "round";
+    ctx.beginPath();
+    if (shape.tool === "box") {
+      ctx.strokeRect(p[0][0] * w, p[0][1] * h, (p[1][0] - p[0][0]) * w, (p[1][1] - p[0][1]) * h);
+      return;
+    }
+    ctx.moveTo(p[0][0] * w, p[0][1] * h);
+    for (var i = 1; i < p.length; i++) ctx.lineTo(p[i][0] * w, p[i][1] * h);
+    ctx.stroke();
+    if (shape.tool === "arrow") {
+      var x1 = p[0][0] * w, y1 = p[0][1] * h, x2 = p[1][0] * w, y2 = p[1][1] * h;
+      var angle = Math.atan2(y2 - y1, x2 - x1), size = Math.max(10, w / 60);
+      ctx.beginPath();
+      ctx.moveTo(x2, y2);
+      ctx.lineTo(x2 - size * Math.cos(angle - 0.45), y2 - size * Math.sin(angle - 0.45));
+      ctx.moveTo(x2, y2);
+      ctx.lineTo(x2 - size * Math.cos(angle + 0.45), y2 - size * Math.sin(angle + 0.45));
+      ctx.stroke();
+    }
+  };
+  var render = function () {
+    place();
+    ctx.clearRect(0, 0, layer.width, layer.height);
+    var t = video.currentTime;
+    document.querySelectorAll("[data-comment][data-drawing]").forEach(function (el) {
+      if (Math.abs(parseFloat(el.dataset.seconds) - t) > 0.5 / fps) return;
+      try { JSON.parse(el.dataset.drawing).forEach(drawShape); } catch (e) { /* a drawing that does not parse is skipped */ }
+    });
+    shapes.forEach(drawShape);
+    if (current) drawShape(current);
+    layer.dataset.shapes = String(shapes.length);
+    window.requestAnimationFrame(render);
+  };
+  var at = function (e) {
+    var box = layer.getBoundingClientRect();
+    return [Math.min(1, Math.max(0, (e.clientX - box.left) / box.width)), Math.min(1, Math.max(0, (e.clientY - box.top) / box.height))];
+  };
+  layer.addEventListener("pointerdown", function (e) {
+    if (!active) return;
+    e.preventDefault();
+    video.pause();
+    layer.setPointerCapture(e.pointerId);
+    var p = at(e);
+    current = { tool: tool(), color: colour(), points: [p, p] };
+  });
+  layer.addEventListener("pointermove", function (e) {
+    if (!current) return;
+    var p = at(e);
+    if (current.tool === "pen") { if (current.points.length < 400) current.points.push(p); }
+    else current.points[1] = p;
+  });
+  layer.addEventListener("pointerup", function () {
+    if (!current) return;
+    var p = current.points;
+    if (current.tool === "pen" ? p.length > 2 : Math.abs(p[1][0] - p[0][0]) + Math.abs(p[1][1] - p[0][1]) > 0.01) shapes.push(current);
+    current = null;
+    save();
+  });
+  document.addEventListener("click", function (e) {
+    var box = tools();
+    if (!box || !box.contains(e.target)) return;
+    var button = e.target.closest("button");
+    if (!button) return;
+    if (button.hasAttribute("data-draw-toggle")) {
+      active = !active;
+      button.setAttribute("aria-pressed", String(active));
+      layer.classList.toggle("drawing", active);
+      // The player's own controls would sit over the bottom of the picture while drawing.
+      if (video.hasAttribute("data-had-controls") || video.controls) {
+        video.setAttribute("data-had-controls", "");
+        video.controls = !active;
+      }
+      if (active) video.pause();
+    } else if (button.hasAttribute("data-draw-clear")) {
+      shapes = [];
+      save();
+    } else if (button.dataset.tool || button.dataset.colour) {
+      var kind = button.dataset.tool ? "[data-tool]" : "[data-colour]";
+      box.querySelectorAll(kind).forEach(function (b) { b.setAttribute("aria-pressed", String(b === button)); });
+    }
+  });
+  // A sent comment takes its drawing with it.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.successful && e.detail.elt && e.detail.elt.matches && e.detail.elt.matches("[data-comment-form]")) { shapes = []; active = false; layer.classList.remove("drawing"); }
+  });
+  window.requestAnimationFrame(render);
+});
