@@ -129,13 +129,18 @@ def test_sign_up_upload_edit_and_compare(browser_page, live_server, private_medi
         assert _plays(page, 'video[data-role="a"]')
         assert _plays(page, 'video[data-role="b"]')
         sizes = page.evaluate(
-            "() => [...document.querySelectorAll('[data-compare] video')].map(v => [v.videoWidth, v.videoHeight])"
+            # The two players (a measured change map adds its heatmap as a third, hidden video).
+            "() => [...document.querySelectorAll('[data-compare] video[data-role=a], [data-compare] video[data-role=b]')]"
+            ".map(v => [v.videoWidth, v.videoHeight])"
         )
         assert sizes == [[1280, 720], [960, 960]]
         # One control drives both: play, then check both clocks moved together.
         page.click("[data-action=play]")
         page.wait_for_timeout(1200)
-        times = page.evaluate("() => [...document.querySelectorAll('[data-compare] video')].map(v => v.currentTime)")
+        times = page.evaluate(
+            "() => [...document.querySelectorAll('[data-compare] video[data-role=a], [data-compare] video[data-role=b]')]"
+            ".map(v => v.currentTime)"
+        )
         assert times[1] > 0.3
         assert abs(times[0] - times[1]) < 0.25
         page.keyboard.press(" ")
