@@ -248,6 +248,7 @@ class EditForm(EstimateForm):
         return {"engine": engine, "model": model, "ratio": ratio, "options": options, "keyframes": keyframes}
 
     def _prompt_problem(self, prompt: str, engine: str, model: str, base: dict) -> str:
+        """Say what is wrong with a prompt for an engine or model and its other choices ("": nothing)."""
         if engine == Engine.LOCAL:
             if not prompt:
                 return "Write what the edit should do."
@@ -255,26 +256,25 @@ class EditForm(EstimateForm):
         spec = catalog.MODELS[model]
         if len(prompt.encode("utf-16-le")) // 2 > spec.prompt_max:
             return f"{spec.name} takes at most {spec.prompt_max} characters."
-        if not prompt and (spec.prompt_required or base["options"].get("mode") in ("edit", "extend")):
+        if prompt:
+            return ""
+        if base["options"].get("mode") in ("edit", "extend"):
+            return f"Say what {spec.name} should do: editing or extending needs a prompt."
+        if spec.prompt_required:
             return f"{spec.name} needs a prompt describing the edit."
-        if not prompt and not base["keyframes"] and not (self.cleaned_data.get("references")):
+        if not base["keyframes"] and not self.cleaned_data.get("references"):
             return f"Give {spec.name} a prompt or at least one keyframe image."
         return ""
 
     def _clean_local(self, data) -> None:
-        prompt = data.get("prompt") or ""
-        if not prompt:
-            self.add_error("prompt", "Write what the edit should do.")
-        elif len(prompt) > PROMPT_MAX_CHARS:
-            self.add_error("prompt", f"The local engine takes at most {PROMPT_MAX_CHARS} characters.")
+        problem = self._prompt_problem(data.get("prompt") or "", Engine.LOCAL, "", {})
+        if problem:
+            self.add_error("prompt", problem)
         if data.get("ratio") not in RATIOS:
             self.add_error("ratio", "Choose an output ratio.")
 
     def _clean_remote(self, data, spec: catalog.Model, clip) -> None:
         """Check every choice against what the chosen model takes, and keep only those it takes."""
-        prompt = data.get("prompt") or ""
-        if len(prompt.encode("utf-16-le")) // 2 > spec.prompt_max:
-            self.add_error("prompt", f"{spec.name} takes at most {spec.prompt_max} characters.")
         framing = data.get("framing") or spec.framings[0]
         if framing not in spec.framings:
             self.add_error("framing", f"{spec.name} cannot {catalog.FRAMINGS[framing].lower()}.")
@@ -293,8 +293,6 @@ class EditForm(EstimateForm):
             self.add_error("output_format", f"{spec.name} delivers MP4 only.")
         if spec.modes:
             options["mode"] = data.get("mode") or spec.modes[0]
-            if options["mode"] in ("edit", "extend") and not prompt:
-                self.add_error("prompt", f"Say what {spec.name} should do: editing or extending needs a prompt.")
         duration = self._duration(spec, (data.get("duration") or "").strip().lower())
         if duration is not None and options.get("mode") != "edit":
             options["duration"] = duration
@@ -308,10 +306,9 @@ class EditForm(EstimateForm):
         options.update(self._reference_clips(data, spec, clip))
         data["options"] = options
         data["keyframes"] = self._keyframes(data, spec, clip)
-        if spec.prompt_required and not prompt:
-            self.add_error("prompt", f"{spec.name} needs a prompt describing the edit.")
-        elif not prompt and not data["keyframes"] and not data.get("references"):
-            self.add_error("prompt", f"Give {spec.name} a prompt or at least one keyframe image.")
+        problem = self._prompt_problem(data.get("prompt") or "", data["engine"], spec.name, data)
+        if problem:
+            self.add_error("prompt", problem)
 
     def _duration(self, spec: catalog.Model, raw: str):
         if not raw:
