@@ -204,13 +204,7 @@ def test_the_form_shows_what_is_left_before_a_paid_submit(db, runway, small_clip
 
 
 def _run_to_the_end(edit: Edit) -> Edit:
-    queue = TaskQueue()
-    queue.run("run_edit_task")
-    edit.refresh_from_db()
-    while not edit.is_finished and queue.pending("poll_remote_task"):
-        queue.run("poll_remote_task")
-        edit.refresh_from_db()
-    return edit
+    return TaskQueue().run_edit_to_the_end(edit)
 
 
 @pytest.mark.parametrize("outcome, cost, spent", [("SUCCEEDED", 12, 12), ("FAILED", 0, 0), ("SUCCEEDED", None, 15)])

@@ -39,12 +39,7 @@ def ask(project, references=(), **overrides) -> Edit:
 
 
 def run_to_the_end(queue, edit) -> Edit:
-    queue.run("run_edit_task")
-    edit.refresh_from_db()
-    while not edit.is_finished and queue.pending("poll_remote_task"):
-        queue.run("poll_remote_task")
-        edit.refresh_from_db()
-    return edit
+    return queue.run_edit_to_the_end(edit)
 
 
 @pytest.mark.parametrize(

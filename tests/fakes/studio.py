@@ -159,6 +159,15 @@ class TaskQueue:
         row.set_successful(None)
         return row
 
+    def run_edit_to_the_end(self, edit):
+        """Run an edit's run, then its polls until it has finished; return it fresh."""
+        self.run("run_edit_task")
+        edit.refresh_from_db()
+        while not edit.is_finished and self.pending("poll_remote_task"):
+            self.run("poll_remote_task")
+            edit.refresh_from_db()
+        return edit
+
     def run_all(self, limit: int = 50) -> list[str]:
         """Run tasks until none is pending; return their names in order."""
         ran = []
