@@ -12,7 +12,7 @@ from django.contrib.auth.forms import UserCreationForm
 from editor import media
 from editor.constants import MAX_BATCH, PROMPT_MAX_CHARS, RATIOS, SEED_MAX, closest_ratio
 from editor.engines.remote import catalog
-from editor.models import Clip, Engine, Project, Reference, Review, Status, Threshold, keyframe_query
+from editor.models import Clip, Engine, Project, Reference, Review, Status, Threshold, WatermarkPosition, keyframe_query
 
 from editor.recipe import FIELDS as RECIPE_FIELDS
 from editor.services import providers
@@ -451,7 +451,24 @@ class InviteForm(forms.Form):
 SHARE_EXPIRY_CHOICES = [("7d", "7 days"), ("1d", "1 day"), ("30d", "30 days"), ("never", "Never")]
 
 
-class ShareForm(forms.Form):
+class WatermarkFields(forms.Form):
+    """A link's watermark: text burned into the copies only that link serves (blank: none)."""
+
+    watermark_text = forms.CharField(label="Watermark", max_length=60, required=False)
+    watermark_position = forms.ChoiceField(
+        label="Watermark position", choices=WatermarkPosition.choices, initial=WatermarkPosition.BOTTOM_RIGHT, required=False
+    )
+    watermark_opacity = forms.IntegerField(label="Watermark opacity (%)", min_value=5, max_value=100, initial=50, required=False)
+
+    def clean(self):
+        data = super().clean()
+        data["watermark_position"] = data.get("watermark_position") or WatermarkPosition.BOTTOM_RIGHT
+        if data.get("watermark_opacity") is None:
+            data["watermark_opacity"] = 50
+        return data
+
+
+class ShareForm(WatermarkFields):
     expiry = forms.ChoiceField(label="Expires after", choices=SHARE_EXPIRY_CHOICES)
     show_original = forms.BooleanField(label="Show the original beside the result", required=False)
     password = forms.CharField(label="Password (optional)", max_length=128, required=False, strip=False, widget=forms.PasswordInput)
@@ -460,7 +477,7 @@ class ShareForm(forms.Form):
     allow_approval = forms.BooleanField(label="Allow approval", required=False)
 
 
-class ShareSettingsForm(forms.Form):
+class ShareSettingsForm(WatermarkFields):
     """A link's controls, changed after it was made (an empty password keeps the current one)."""
 
     password = forms.CharField(label="New password", max_length=128, required=False, strip=False, widget=forms.PasswordInput)
@@ -470,8 +487,14 @@ class ShareSettingsForm(forms.Form):
     allow_approval = forms.BooleanField(label="Allow approval", required=False)
 
 
+def form_errors(form: forms.Form) -> str:
+    """A bound form's errors as one line a user reads."""
+    return " ".join(f"{form.fields[name].label if name in form.fields else ''}: {e}".lstrip(": ") for name, errors in form.errors.items() for e in errors)
+
+
 class GuestCommentForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=60)
+    email = forms.EmailField(label="Your email (to hear of replies)", required=False, max_length=254)
     body = forms.CharField(label="Comment", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     seconds = forms.FloatField(min_value=0, widget=forms.HiddenInput, initial=0)
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -151,6 +151,14 @@ class Review(models.TextChoices):
     APPROVED = "approved", "Approved"
 
 
+class WatermarkPosition(models.TextChoices):
+    TOP_LEFT = "top-left", "Top left"
+    TOP_RIGHT = "top-right", "Top right"
+    BOTTOM_LEFT = "bottom-left", "Bottom left"
+    BOTTOM_RIGHT = "bottom-right", "Bottom right"
+    CENTRE = "centre", "Centre"
+
+
 class Threshold(models.TextChoices):
     AUTO = "auto", "Auto"
     LOW = "low", "Low (less strict)"
@@ -766,7 +774,8 @@ class Import(models.Model):
 
 
 class ShareLink(models.Model):
-    """A public link to one finished edit. Only a hash of its token is stored."""
+    """A public link to finished versions of a project: `edit` is the first, and `versions` the whole
+    playlist in order (one version for a plain link). Only a hash of its token is stored."""
 
     edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="share_links")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -776,6 +785,10 @@ class ShareLink(models.Model):
     allow_download = models.BooleanField(default=True)
     allow_comments = models.BooleanField(default=False)
     allow_approval = models.BooleanField(default=False)
+    # A watermark burned into a copy of each version that only this link serves (blank: none).
+    watermark_text = models.CharField(max_length=60, blank=True)
+    watermark_position = models.CharField(max_length=16, choices=WatermarkPosition.choices, default=WatermarkPosition.BOTTOM_RIGHT)
+    watermark_opacity = models.PositiveSmallIntegerField(default=50)  # percent
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -787,6 +800,41 @@ class ShareLink(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def watermark(self) -> str:
+        """How the watermark reads in the owner's list of links, or "" without one."""
+        if not self.watermark_text:
+            return ""
+        return f"watermark “{self.watermark_text}” {self.get_watermark_position_display().lower()}, {self.watermark_opacity} %"
+
+
+class SharedVersion(models.Model):
+    """One version a share link carries, at its place in the link's playlist, with the watermarked
+    copy (and its poster) that only this link serves when the link has a watermark."""
+
+    class Copy(models.TextChoices):
+        NONE = "", "No watermark"
+        PENDING = "pending", "Being made"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="versions")
+    edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="shared_in")
+    position = models.PositiveSmallIntegerField()
+    copy_state = models.CharField(max_length=10, choices=Copy.choices, default=Copy.NONE, blank=True)
+    copy_file = models.CharField(max_length=255, blank=True)
+    copy_poster = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["link", "position"], name="shared_version_position"),
+            models.UniqueConstraint(fields=["link", "edit"], name="shared_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Version {self.position} (edit #{self.edit_id}) of link #{self.link_id}"
 
 
 class Comment(models.Model):
@@ -801,6 +849,8 @@ class Comment(models.Model):
     name = models.CharField(max_length=100)
     # A guest's comment came through this share link (and goes when it is revoked or deleted).
     link = models.ForeignKey("ShareLink", null=True, blank=True, on_delete=models.CASCADE, related_name="comments")
+    # A guest may leave an address to be told of replies; it is never shown on a share page.
+    email = models.EmailField(blank=True)
     body = models.TextField(max_length=BODY_MAX)
     seconds = models.FloatField(default=0)
     frame = models.PositiveIntegerField(default=0)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from editor.models import ChangeMap, Clip, Comment, Edit, Member, Reference
+from editor.models import ChangeMap, Clip, Comment, Edit, Member, Reference, SharedVersion
 from editor.storage import delete_quietly
 
 
@@ -37,6 +37,11 @@ def comment_deleted(sender, instance: Comment, **kwargs) -> None:
 @receiver(post_delete, sender=ChangeMap)
 def change_map_deleted(sender, instance: ChangeMap, **kwargs) -> None:
     _after_commit(instance.heatmap)
+
+
+@receiver(post_delete, sender=SharedVersion)
+def shared_version_deleted(sender, instance: SharedVersion, **kwargs) -> None:
+    _after_commit(instance.copy_file, instance.copy_poster)
 
 
 @receiver(post_delete, sender=Edit)

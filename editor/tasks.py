@@ -2,7 +2,7 @@
 
 from django_tasks import task
 
-from editor.services import changes, edits, projects, remote_edits
+from editor.services import changes, edits, projects, remote_edits, sharing
 
 
 @task()
@@ -28,3 +28,8 @@ def import_clip_task(import_id: int) -> None:
 @task()
 def measure_change_task(edit_id: int) -> None:
     changes.measure(edit_id)
+
+
+@task()
+def watermark_copy_task(version_id: int) -> None:
+    sharing.make_watermarked_copy(version_id)

@@ -299,7 +299,7 @@ def _route_urls(project, edit, link_pk: int) -> list[tuple[str, str]]:
     """Every route of the studio with real arguments: (name, url)."""
     from django.urls import URLPattern, get_resolver
 
-    samples = {"pk": None, "kind": "video", "token": "x" * 43}
+    samples = {"pk": None, "kind": "video", "token": "x" * 43, "n": 2, "a": 1, "b": 2}
     ids = {"project": project.pk, "edit": edit.pk, "share-links": link_pk, "media": edit.result.pk}
     found = []
     for pattern in get_resolver().url_patterns:

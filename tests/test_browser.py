@@ -502,3 +502,88 @@ def test_a_guest_behind_a_password_comments_and_approves_and_the_owner_lands_on_
         return [at(0.2, 0.4), at(0.4, 0.4)]; }""")
     assert painted[0] > 0 and painted[1] == 0, painted
     page.screenshot(path=str(ARTIFACTS / "owner-review.png"), full_page=True)
+
+
+def test_a_watermarked_review_playlist_is_stepped_through_compared_and_a_guest_hears_of_a_reply(
+    browser_page, live_server, private_media, monkeypatch, settings, tmp_path
+):
+    from django.core import mail
+
+    from editor.models import Project, ShareLink
+    from tests.conftest import make_finished_edit
+
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    worker = start_worker(private_media, worker_id="shares")
+    try:
+        _administrator_logs_in(page, live_server, "producer")
+        _new_project(page)
+        project = Project.objects.get()
+        first = make_finished_edit(project, prompt="warm grade")
+        second = make_finished_edit(project, prompt="cool grade", seed=2)
+        page.reload()
+        # The owner ticks both versions, sets a watermark and allows comments.
+        page.click("#review-playlist summary")
+        page.check(f"[data-playlist-form] input[name=versions][value='{first.pk}']")
+        page.check(f"[data-playlist-form] input[name=versions][value='{second.pk}']")
+        page.check("[data-playlist-form] input[name=allow_comments]")
+        page.fill(f"#playlist-{project.pk}-watermark", "DRAFT · for Acme")
+        page.select_option("[data-playlist-form] select[name=watermark_position]", "top-left")
+        page.fill(f"#playlist-{project.pk}-opacity", "80")
+        page.locator("#review-playlist").screenshot(path=str(ARTIFACTS / "playlist-form.png"))
+        page.click("[data-playlist-form] button[type=submit]")
+        message = page.inner_text(".messages")
+        url = re.search(r"https?://\S+/s/[A-Za-z0-9_-]+/", message).group(0)
+        assert "2 versions" in message
+        link = ShareLink.objects.get()
+        assert (link.watermark_text, link.watermark_position, link.watermark_opacity) == ("DRAFT · for Acme", "top-left", 80)
+
+        guest = page.context.browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+        guest.goto(url)
+        # The worker burns the watermark; the page reloads itself until the copy is there.
+        guest.wait_for_selector("video.shared-video", timeout=60_000)
+        assert _plays(guest, "video.shared-video")
+        assert "Version 1 of 2" in guest.inner_text("[data-share-playlist]")
+        # What the guest's player is given carries the watermark in its top-left corner; the result does not.
+        src = guest.evaluate("document.querySelector('video.shared-video').currentSrc")
+        served = tmp_path / "served.mp4"
+        served.write_bytes(guest.context.request.get(src).body())
+        from editor.storage import local_copy
+        from tests.media_factory import frame_at
+
+        with local_copy(first.result.file) as clean:
+            change = abs(frame_at(served, 10).astype(int) - frame_at(clean, 10).astype(int))
+        assert change[:90, :420].mean() > 10 and change[360:].mean() < 3, (change[:90, :420].mean(), change[360:].mean())
+        guest.screenshot(path=str(ARTIFACTS / "playlist-version-1.png"), full_page=True)
+        # ] steps to the next version.
+        guest.keyboard.press("]")
+        guest.wait_for_selector("text=Version 2 of 2")
+        guest.wait_for_selector("video.shared-video")
+        assert "cool grade" in guest.inner_text("h1")
+        guest.fill("#guest-name", "Ola")
+        guest.fill("#guest-email", "ola@example.com")
+        guest.fill("#guest-body", "Prefer this one, but less blue")
+        guest.click("[data-comment-form] button[type=submit]")
+        guest.wait_for_selector("[data-comment] >> text=Prefer this one")
+        # Any two in the A/B compare.
+        guest.select_option("#compare-a", "1")
+        guest.select_option("#compare-b", "2")
+        guest.click("[data-playlist-compare] button[type=submit]")
+        guest.wait_for_selector("[data-compare]")
+        assert _plays(guest, "video[data-role=a]") and _plays(guest, "video[data-role=b]")
+        guest.screenshot(path=str(ARTIFACTS / "playlist-compare.png"), full_page=True)
+
+        # The owner answers in the studio; the guest is emailed the reply.
+        mail.outbox.clear()
+        page.goto(live_server.url + f"/edits/{second.pk}/compare/")
+        page.click("[data-comment] .reply-form summary")
+        page.fill("[data-comment] .reply-form textarea[name=body]", "Less blue coming up")
+        page.click("[data-comment] .reply-form button[type=submit]")
+        page.wait_for_selector("text=Less blue coming up")
+        assert [m.to for m in mail.outbox] == [["ola@example.com"]]
+        assert "Less blue coming up" in mail.outbox[0].body
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)

@@ -27,7 +27,7 @@ from editor.engines.base import EditCancelled, EditRequest, EngineError
 from editor.errors import InputError, Refusal
 from editor.models import TIME_LIMITS, Batch, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
 # Services import one another as modules: see services/remote_edits.py.
-from editor.services import credits, projects, providers, queue, remote_edits
+from editor.services import credits, projects, providers, queue, remote_edits, sharing
 from editor.storage import give_memory_back, local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
 
 log = logging.getLogger(__name__)
@@ -216,8 +216,10 @@ def delete_edit(edit: Edit) -> None:
         if children:
             listed = ", ".join(f"#{pk}" for pk in children)
             raise InputError(f"Edits {listed} use this result as their input; delete them first.")
-    # Its result clip goes with it; their files are deleted once that commits (editor.signals).
-    edit.delete()
+    with transaction.atomic():
+        sharing.leave_links(edit)
+        # Its result clip goes with it; their files are deleted once that commits (editor.signals).
+        edit.delete()
 
 
 def cancel_edit(edit: Edit) -> bool:

@@ -15,16 +15,32 @@ from editor.models import Notification, Review
 log = logging.getLogger(__name__)
 
 
-def guest_commented(link) -> None:
-    edit = link.edit
-    latest = link.comments.order_by("-created_at", "-pk").first()
-    who = latest.name if latest else "A guest"
-    _tell(edit, f"{who} commented on edit #{edit.pk} at {latest.timecode if latest else ''}: “{(latest.body if latest else '')[:120]}”")
+def guest_commented(comment) -> None:
+    edit = comment.edit
+    _tell(edit, f"{comment.name} commented on edit #{edit.pk} at {comment.timecode}: “{comment.body[:120]}”")
 
 
-def guest_reviewed(link, state: str, name: str) -> None:
-    edit = link.edit
+def guest_reviewed(edit, state: str, name: str) -> None:
     _tell(edit, f"{name} (guest) set edit #{edit.pk} to {Review(state).label.lower()}.")
+
+
+def replied(reply) -> None:
+    """Tell the guests who left an address on a thread that someone answered it (not whoever wrote
+    the reply), one email each so no one sees another's address. Only while their link still opens."""
+    root = reply.parent
+    if root is None or root.link_id is None or not root.link.is_active:
+        return
+    thread = [root, *root.replies.exclude(pk=reply.pk)]
+    addresses = sorted({c.email.lower() for c in thread if c.email} - {reply.email.lower()})
+    text = (
+        f"{reply.name} replied to the comment at {root.timecode} on “{reply.edit.prompt[:80]}”:\n\n{reply.body}\n\n"
+        "Open the review link you were sent to see the conversation and answer.\n"
+    )
+    for address in addresses:
+        try:
+            send_mail(f"Aleph Studio: {reply.name} replied", text, None, [address])
+        except OSError as exc:
+            log.warning("could not email a guest of link %s about a reply: %s", root.link_id, exc.__class__.__name__)
 
 
 def _tell(edit, text: str) -> None:

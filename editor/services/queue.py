@@ -89,6 +89,11 @@ def measure_change(edit_id: int) -> None:
     transaction.on_commit(lambda: tasks.measure_change_task.enqueue(edit_id), robust=True)
 
 
+def make_watermarked_copy(version_id: int) -> None:
+    """Enqueue burning a share link's watermark into a copy of one of its versions."""
+    transaction.on_commit(lambda: tasks.watermark_copy_task.enqueue(version_id), robust=True)
+
+
 def cancel_remote(edit_id: int) -> None:
     """Enqueue asking the provider to cancel an edit's remote task."""
     transaction.on_commit(lambda: tasks.cancel_remote_task.enqueue(edit_id), robust=True)

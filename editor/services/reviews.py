@@ -54,7 +54,7 @@ def read_drawing(raw: str) -> list[dict]:
 
 
 def add_comment(
-    edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None, guest: str = "", link=None, drawing=()
+    edit: Edit, author, body: str, seconds: float, *, parent: Comment | None = None, guest: str = "", link=None, drawing=(), email: str = ""
 ) -> Comment:
     """Pin a comment (or a reply) to a time of a finished version; refuse what does not fit. A guest
     of a share link gives a name instead of an account."""
@@ -83,6 +83,7 @@ def add_comment(
             author=author,
             link=link,
             name=(guest or author.get_username())[:100],
+            email=email if guest else "",
             body=body,
             seconds=seconds,
             frame=frame,
@@ -140,19 +141,26 @@ def set_review(edit: Edit, state: str, who: str) -> None:
     Edit.objects.filter(pk=edit.pk).update(review=state, review_by=who[:100], review_at=timezone.now())
 
 
-def add_guest_comment(link, name: str, body: str, seconds: float, *, parent_id: int | None = None, drawing=()) -> Comment:
-    """A guest's comment through a share link that allows comments; a reply only to that link's comments."""
+def add_guest_comment(
+    link, edit: Edit, name: str, body: str, seconds: float, *, parent_id: int | None = None, drawing=(), email: str = ""
+) -> Comment:
+    """A guest's comment on one of a share link's versions, when the link allows comments; a reply
+    only to that link's comments on that version. An email address, if given, hears of replies."""
     name = " ".join((name or "").split())
     if not name:
         raise InputError("Give your name, so the owner knows who wrote it.")
     if not link.allow_comments:
         raise InputError("This link does not take comments.")
+    if not link.versions.filter(edit=edit).exists():
+        raise InputError("That version is not on this link.")
     parent = None
     if parent_id is not None:
-        parent = Comment.objects.filter(pk=parent_id, edit=link.edit, link=link).first()
+        parent = Comment.objects.filter(pk=parent_id, edit=edit, link=link).first()
         if parent is None:
             raise InputError("That comment is not on this link.")
-    return add_comment(link.edit, None, body, seconds, parent=parent, guest=f"{name[:60]} (guest)", link=link, drawing=drawing)
+    return add_comment(
+        edit, None, body, seconds, parent=parent, guest=f"{name[:60]} (guest)", link=link, drawing=drawing, email=(email or "").strip()[:254]
+    )
 
 
 def thread(edit: Edit, *, link=None) -> list[Comment]:

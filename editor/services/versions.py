@@ -99,7 +99,7 @@ def _load_cards(nodes: list[Node]) -> None:
         .select_related("input_clip", "result", "project", "change_map")
         .prefetch_related(
             Prefetch("references", queryset=Reference.objects.order_by("pk")),
-            Prefetch("share_links", queryset=ShareLink.objects.order_by("-created_at")),
+            Prefetch("share_links", queryset=ShareLink.objects.order_by("-created_at").prefetch_related("versions")),
         )
     )
     for edit in edits:

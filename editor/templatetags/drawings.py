@@ -6,6 +6,8 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from editor.models import WatermarkPosition
+
 register = template.Library()
 
 
@@ -34,3 +36,9 @@ def drawing_svg(comment) -> str:
 
 def _safe(attrs: str):
     return mark_safe(attrs)  # noqa: S308 (numbers only, formatted above)
+
+
+@register.simple_tag
+def watermark_positions() -> list[tuple[str, str]]:
+    """Where a share link's watermark may sit, for the share forms."""
+    return WatermarkPosition.choices

@@ -180,6 +180,8 @@ def render_project(request, project: Project, form: forms.EditForm, status: int 
             credits=Sum("edits__cost_credits"),
         )[:10],
         "edit_count": tree.edit_count,
+        # What a review playlist can hold: the project's finished versions, oldest first.
+        "shareable": project.edits.filter(status=Status.SUCCEEDED).order_by("created_at", "pk")[:48],
         "form": form,
         "references": project.references.all(),
         "capabilities": providers.LOCAL_CAPABILITIES,

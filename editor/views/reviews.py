@@ -43,13 +43,14 @@ def comment_add(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         seconds = float(request.POST.get("seconds") or 0)
         drawing = reviews.read_drawing(request.POST.get("drawing", ""))
-        reviews.add_comment(edit, request.user, request.POST.get("body", ""), seconds, parent=parent, drawing=drawing)
+        comment = reviews.add_comment(edit, request.user, request.POST.get("body", ""), seconds, parent=parent, drawing=drawing)
     except ValueError:
         error = "The comment's time could not be read."
     except Refusal as exc:
         error = exc.message
     else:
         error = ""
+        notification_service.replied(comment)
     if request.htmx:
         return _panel(request, edit, error=error, status=400 if error else 200)
     if error:

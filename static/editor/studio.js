@@ -769,3 +769,11 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   window.requestAnimationFrame(render);
 });
+
+// A review playlist on a share link: [ and ] step to the previous and next version.
+document.addEventListener("keydown", function (e) {
+  var tag = (e.target.tagName || "").toLowerCase();
+  if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
+  var link = e.key === "[" ? document.querySelector("[data-key-previous]") : e.key === "]" ? document.querySelector("[data-key-next]") : null;
+  if (link) { e.preventDefault(); window.location = link.href; }
+});
