@@ -196,6 +196,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # User media is private: it is only ever served through the permission-checked media view,
 # so MEDIA_URL is never exposed by a URL pattern.
 MEDIA_ROOT = DATA_DIR / "media"
+# What a worker learns about a clip and keeps on its own disk (the people masks of each input), by
+# the clip's SHA-256; files unused for a week are swept by the reaper.
+ALEPH_CACHE_DIR = Path(os.environ.get("ALEPH_CACHE_DIR", DATA_DIR / "cache"))
 _storage_backend = os.environ.get("ALEPH_STORAGE", "filesystem")
 if _storage_backend == "filesystem":
     _default_storage = {

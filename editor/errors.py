@@ -10,9 +10,11 @@ from __future__ import annotations
 class Refusal(Exception):
     """Something the user asked for was refused; `message` says why in words they understand."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, suggestions: tuple[str, ...] = ()):
         super().__init__(message)
         self.message = message
+        # Prompts that would work instead, for a refusal of a prompt (shown as buttons that fill it).
+        self.suggestions = tuple(suggestions)
 
 
 class InputError(Refusal):

@@ -451,6 +451,23 @@ class InviteForm(forms.Form):
 SHARE_EXPIRY_CHOICES = [("7d", "7 days"), ("1d", "1 day"), ("30d", "30 days"), ("never", "Never")]
 
 
+class PreviewForm(forms.Form):
+    """What a preview on one frame needs: the local engine's settings and the player's time."""
+
+    prompt = forms.CharField(max_length=PROMPT_MAX_CHARS)
+    input_clip = forms.ModelChoiceField(queryset=Clip.objects.none())
+    ratio = forms.ChoiceField(choices=[(r, r) for r in RATIOS])
+    seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False)
+    references = forms.ModelMultipleChoiceField(queryset=Reference.objects.none(), required=False)
+    seconds = forms.FloatField(min_value=0, max_value=24 * 3600)
+    has_mask = forms.BooleanField(required=False)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["input_clip"].queryset = project.clips.all()
+        self.fields["references"].queryset = project.references.all()
+
+
 class WatermarkFields(forms.Form):
     """A link's watermark: text burned into the copies only that link serves (blank: none)."""
 
@@ -489,7 +506,11 @@ class ShareSettingsForm(WatermarkFields):
 
 def form_errors(form: forms.Form) -> str:
     """A bound form's errors as one line a user reads."""
-    return " ".join(f"{form.fields[name].label if name in form.fields else ''}: {e}".lstrip(": ") for name, errors in form.errors.items() for e in errors)
+    def label(name: str) -> str:
+        field = form.fields.get(name)
+        return (field.label or name.replace("_", " ").capitalize()) if field is not None else ""
+
+    return " ".join(f"{label(name)}: {e}".lstrip(": ") for name, errors in form.errors.items() for e in errors)
 
 
 class GuestCommentForm(forms.Form):

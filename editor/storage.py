@@ -116,6 +116,24 @@ def sweep_scratch(max_age: float = SCRATCH_MAX_AGE_SECONDS) -> list[str]:
     return removed
 
 
+CACHE_MAX_AGE_SECONDS = 7 * 24 * 3600
+
+
+def sweep_cache(folder: Path, max_age: float = CACHE_MAX_AGE_SECONDS) -> list[str]:
+    """Remove what a worker cached about clips (people masks, subject tracks) and has not used for
+    max_age seconds."""
+    cutoff = time.time() - max_age
+    removed = []
+    for path in folder.glob("*.npz") if folder.is_dir() else ():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path.name)
+        except OSError:
+            continue
+    return removed
+
+
 def give_memory_back() -> None:
     """Return the heap a finished run freed to the system. A worker runs edit after edit, and
     glibc keeps freed frame buffers in its heap, so without this its peak memory grows with every

@@ -31,6 +31,7 @@ urlpatterns = [
     path("edits/<int:pk>/submit-again/", edits.edit_submit_again, name="edit_submit_again"),
     path("edits/<int:pk>/check-again/", edits.edit_check_again, name="edit_check_again"),
     path("projects/<int:pk>/estimate/", edits.edit_estimate, name="edit_estimate"),
+    path("projects/<int:pk>/preview/", edits.edit_preview, name="edit_preview"),
     path("edits/<int:pk>/delete/", edits.edit_delete, name="edit_delete"),
     path("edits/<int:pk>/compare/", edits.compare, name="compare"),
     path("edits/<int:pk>/star/", batches.edit_star, name="edit_star"),

@@ -45,6 +45,7 @@ def private_media(settings, tmp_path):
     media_root = data_dir / "media"
     media_root.mkdir(parents=True)
     settings.MEDIA_ROOT = media_root
+    settings.ALEPH_CACHE_DIR = data_dir / "cache"
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

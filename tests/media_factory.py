@@ -397,3 +397,52 @@ def make_master(kind: str, path: Path, **kwargs) -> Path:
         "sdr_rec709_10bit": make_hevc10_mp4,
     }
     return makers[kind](path, **kwargs)
+
+
+# ---------------------------------------------------------------- a person on a known background
+
+PERSON_CUTOUT = Path(__file__).parent / "data" / "astronaut_cutout.png"
+
+
+def person_background(size: tuple[int, int]) -> np.ndarray:
+    """A textured colour gradient (RGB): the known background behind the composited person."""
+    width, height = size
+    x = np.linspace(0, 1, width)[None, :, None]
+    y = np.linspace(0, 1, height)[:, None, None]
+    base = np.concatenate([40 + 120 * x + 0 * y, 90 + 60 * y + 0 * x, 160 - 80 * x + 0 * y], axis=2)
+    texture = np.random.default_rng(7).integers(0, 40, (height // 8 + 1, width // 8 + 1, 1)).repeat(8, 0).repeat(8, 1)
+    return np.clip(base + texture[:height, :width], 0, 255).astype(np.uint8)
+
+
+def person_frame(n: int, size: tuple[int, int], *, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Frame n of a person sliding right `step` px a frame over person_background: (RGB, alpha 0–1)."""
+    import cv2
+
+    width, height = size
+    side = int(height * 0.85)
+    cut = cv2.resize(cv2.imread(str(PERSON_CUTOUT), cv2.IMREAD_UNCHANGED), (side, side), interpolation=cv2.INTER_AREA)
+    x0 = min(width - side, width // 4 + step * n)
+    y0 = height - side
+    alpha = np.zeros((height, width), np.float32)
+    alpha[y0 : y0 + side, x0 : x0 + side] = cut[:, :, 3] / 255.0
+    person = np.zeros((height, width, 3), np.float32)
+    person[y0 : y0 + side, x0 : x0 + side] = cut[:, :, 2::-1]
+    picture = person * alpha[..., None] + person_background(size) * (1 - alpha[..., None])
+    return np.clip(picture + 0.5, 0, 255).astype(np.uint8), alpha
+
+
+def make_person_clip(path: Path, *, frames: int = 25, size: tuple[int, int] = (640, 360), step: int = 4, fps: int = 25) -> Path:
+    """Write a clip of the cut-out person over the known background (nearly lossless H.264)."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": "12", "preset": "ultrafast", "threads": "1"}
+        for n in range(frames):
+            frame = av.VideoFrame.from_ndarray(person_frame(n, size, step=step)[0], format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, fps)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    return path

@@ -155,7 +155,7 @@ def test_a_prompt_the_engine_cannot_do_exits_non_zero_with_the_reason(small_clip
     output = tmp_path / "out.mp4"
     done = edit_clip_process(tmp_path, str(small_clip), "-o", str(output), "--prompt", "make me a sandwich")
     assert done.returncode != 0
-    assert "did not find anything it can do" in done.stderr
+    assert "The local engine cannot do that; the closest things it can do are: “" in done.stderr
     assert not output.exists()
 
 

@@ -1,5 +1,6 @@
 """The life of an edit: the state graph, submitting, polling, cancelling, workers and the reaper."""
 
+import re
 import signal
 import time
 from datetime import timedelta
@@ -135,7 +136,15 @@ def test_a_prompt_the_engine_cannot_act_on_is_refused_with_what_it_can_do(owner_
     )
     assert response.status_code == 400
     assert Edit.objects.count() == 0
-    assert "golden hour" in response.content.decode().lower()
+    page = response.content.decode()
+    assert "The local engine cannot do that; the closest things it can do are:" in page
+    # Three suggestions, each a button that fills the prompt with something the engine does.
+    suggestions = re.findall(r'data-fill-prompt="([^"]+)"', page)
+    assert len(suggestions) == 3
+    from editor.engines.local.plan import make_plan
+
+    for suggestion in suggestions:
+        assert make_plan(suggestion, ratio="960:960", seed=1, has_reference=False).ops
 
 
 def test_input_must_belong_to_the_project(owner_client, project, owner, small_clip):

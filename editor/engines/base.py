@@ -23,6 +23,16 @@ class EditRequest:
     mask_path: Path | None = None
     # Written into the output MP4's metadata (prompt, seed, engine, ...).
     recipe: dict[str, str] = field(default_factory=dict)
+    # Where an engine may keep what it learnt about an input (people masks), under the input's key
+    # (its SHA-256); None keeps nothing.
+    cache_dir: Path | None = None
+    input_key: str = ""
+
+    def cache_file(self, kind: str) -> Path | None:
+        """Where what the engine learns of this input (kind: "people", "subject") is kept, or None."""
+        if self.cache_dir is None or not self.input_key:
+            return None
+        return self.cache_dir / f"{kind}-{self.input_key}.npz"
 
 
 @dataclass
@@ -38,8 +48,8 @@ class EditResult:
 class EngineError(Refusal):
     """The one error type engines raise: a stable code, a message a user can read, retryable or not."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False):
-        super().__init__(message)
+    def __init__(self, code: str, message: str, *, retryable: bool = False, suggestions: tuple[str, ...] = ()):
+        super().__init__(message, suggestions=suggestions)
         self.code = code
         self.retryable = retryable
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,7 +29,7 @@ from editor.errors import InputError, Refusal
 from editor.models import TIME_LIMITS, Batch, Clip, Edit, Engine, Project, Reference, Status, new_storage_name
 # Services import one another as modules: see services/remote_edits.py.
 from editor.services import credits, projects, providers, queue, remote_edits, sharing
-from editor.storage import give_memory_back, local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_scratch
+from editor.storage import give_memory_back, local_copy, read_stored, remove_scratch, scratch, staged_files, sweep_cache, sweep_scratch
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def _plan(project: Project, input_clip: Clip, edit_settings: EditSettings, refer
             has_mask=mask_png is not None,
         )
     except EngineError as exc:
-        raise InputError(exc.message) from None
+        raise InputError(exc.message, suggestions=exc.suggestions) from None
     return _Plan(None, summary, plan)
 
 
@@ -295,6 +296,8 @@ def _run_local(edit: Edit, token: str) -> None:
                         references=tuple(_local_references(references, tmp)),
                         mask_path=_local_mask(edit.mask, tmp),
                         recipe=edit.recipe(),
+                        cache_dir=Path(settings.ALEPH_CACHE_DIR),
+                        input_key=edit.input_clip.sha256,
                     )
                     result = local_engine.run(request, _progress_writer(edit.pk, token))
                 info = media.probe(output)
@@ -382,4 +385,5 @@ def reap_stale_edits(now=None) -> list[int]:
     swept = sweep_scratch()
     if swept:
         log.warning("reaper: removed %d temporary folders older than a day", len(swept))
+    sweep_cache(Path(settings.ALEPH_CACHE_DIR))
     return requeued

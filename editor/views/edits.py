@@ -4,17 +4,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+import base64
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, reswap, retarget, trigger_client_event
+from django_ratelimit.decorators import ratelimit
 
 from editor import forms
 from editor.errors import Refusal
 from editor.models import Edit
 from editor.services import edits as edit_service
-from editor.services import remote_edits, reviews
+from editor.services import previews, remote_edits, reviews
 from editor.views import reviews as review_views
 from editor.views.common import owned_edit, owned_project, refused_upload
 from editor.views.projects import estimate_context, render_project
@@ -51,6 +54,7 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                 edit_service.create_edit(project, data["input_clip"], variants[0], list(data["references"]), mask_png=data["mask"])
         except Refusal as exc:
             form.add_error("prompt", exc.message)
+            form.prompt_suggestions = exc.suggestions
         else:
             return redirect(project.get_absolute_url())
     return render_project(request, project, form, status=400)
@@ -186,3 +190,34 @@ def edit_estimate(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.EstimateForm(request.GET, project=project)
     form.is_valid()
     return render(request, "editor/_estimate.html", estimate_context(request.user, **form.cleaned_data))
+
+
+@require_POST
+@login_required
+@ratelimit(key="user", rate="60/m", group="preview", block=False)
+def edit_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The edit form's local plan on the paused frame, as JSON: the picture (a JPEG data URL), what
+    was understood, and what the preview leaves out. No queue, nothing stored."""
+    project = owned_project(request, pk)
+    if getattr(request, "limited", False):
+        return JsonResponse({"error": "Too many previews in a minute: wait a little."}, status=429)
+    if request.POST.get("engine", "local") != "local":
+        return JsonResponse({"error": "The preview shows the local engine's edits; choose the local engine."}, status=400)
+    form = forms.PreviewForm(request.POST, project=project)
+    if not form.is_valid():
+        return JsonResponse({"error": forms.form_errors(form)}, status=400)
+    data = form.cleaned_data
+    try:
+        shown = previews.preview_frame(
+            data["input_clip"],
+            data["prompt"],
+            ratio=data["ratio"],
+            seed=data["seed"] if data["seed"] is not None else 0,
+            references=list(data["references"]),
+            seconds=data["seconds"],
+            has_mask=data["has_mask"],
+        )
+    except Refusal as exc:
+        return JsonResponse({"error": exc.message, "suggestions": list(exc.suggestions)}, status=400)
+    image = "data:image/jpeg;base64," + base64.b64encode(shown.jpeg).decode()
+    return JsonResponse({"image": image, "summary": shown.summary, "notes": shown.notes, "width": shown.width, "height": shown.height})

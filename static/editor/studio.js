@@ -777,3 +777,65 @@ document.addEventListener("keydown", function (e) {
   var link = e.key === "[" ? document.querySelector("[data-key-previous]") : e.key === "]" ? document.querySelector("[data-key-next]") : null;
   if (link) { e.preventDefault(); window.location = link.href; }
 });
+
+// A refused prompt's suggestions: a click puts one in the prompt, ready to run.
+document.addEventListener("click", function (e) {
+  var button = e.target.closest ? e.target.closest("[data-fill-prompt]") : null;
+  if (!button) return;
+  var prompt = document.getElementById("id_prompt");
+  if (!prompt) return;
+  prompt.value = button.dataset.fillPrompt;
+  prompt.dispatchEvent(new Event("input", { bubbles: true }));
+  prompt.focus();
+});
+
+// Preview on this frame: the edit form's local plan rendered on the paused source frame, shown next
+// to that frame. P asks for it from anywhere outside a text field.
+document.addEventListener("DOMContentLoaded", function () {
+  var button = document.querySelector("[data-preview-button]");
+  var video = document.getElementById("source-video");
+  var form = document.getElementById("edit-form");
+  if (!button || !video || !form) return;
+  var box = document.querySelector("[data-preview]");
+  var status = box.querySelector("[data-preview-status]");
+  var image = box.querySelector("[data-preview-image]");
+  var original = box.querySelector("[data-preview-original]");
+  var summary = box.querySelector("[data-preview-summary]");
+  var busy = false;
+  var run = function () {
+    if (busy) return;
+    busy = true;
+    video.pause();
+    var data = new FormData(form);
+    ["mask", "recipe"].forEach(function (name) { data.delete(name); });
+    var painted = document.querySelector("[data-mask-state]");
+    data.set("has_mask", painted && /painted/i.test(painted.textContent) && !/No mask/.test(painted.textContent) ? "on" : "");
+    data.set("seconds", String(video.currentTime || 0));
+    box.hidden = false;
+    status.textContent = "Rendering this frame…";
+    original.width = video.videoWidth; original.height = video.videoHeight;
+    try { original.getContext("2d").drawImage(video, 0, 0); } catch (e) { /* the frame is not decoded yet */ }
+    var started = performance.now();
+    fetch(button.dataset.previewUrl, { method: "POST", body: data, headers: { "X-CSRFToken": data.get("csrfmiddlewaretoken") || "" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (reply) {
+        if (!reply.ok) {
+          status.textContent = reply.body.error || "The preview could not be made.";
+          box.dataset.state = "error";
+          return;
+        }
+        image.src = reply.body.image;
+        summary.textContent = reply.body.summary;
+        status.textContent = "At " + video.currentTime.toFixed(2) + " s · " + Math.round(performance.now() - started) + " ms" + (reply.body.notes.length ? " · " + reply.body.notes.join(" ") : "");
+        box.dataset.state = "done";
+      })
+      .catch(function () { status.textContent = "The preview could not be made."; box.dataset.state = "error"; })
+      .then(function () { busy = false; });
+  };
+  button.addEventListener("click", run);
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "p" || e.key === "P") { e.preventDefault(); run(); }
+  });
+});

@@ -95,6 +95,25 @@ TABLE = [
     ("black and white, pan right, slow motion", ["slow_motion", "pan direction=right", "look look=black_white"]),
     ("handheld, light from the left, teal and orange", ["shake", "light side=left", "look look=teal_orange"]),
     ("make it feel like a cold winter morning", ["look look=winter"]),
+    # People edits: read before the looks, so a colour pop is not a black-and-white look.
+    ("blur the background", ["people effect=blur_background amount=1.0"]),
+    ("blur the background a little", ["people effect=blur_background amount=0.5"]),
+    ("background blur 80%", ["people effect=blur_background amount=1.6"]),
+    ("portrait mode bokeh, warmer", ["people effect=blur_background", "temperature"]),
+    ("replace the background with the reference", ["people effect=replace_background"]),
+    ("put the person in the reference and add grain", ["people effect=replace_background", "grain"]),
+    ("black and white except the person", ["people effect=colour_pop"]),
+    ("colour pop, golden hour", ["people effect=colour_pop", "time_of_day when=golden_hour"]),
+    ("darken the background", ["people effect=darken_background"]),
+    ("relight the person", ["people effect=light_person"]),
+    ("brighten the person a lot, zoom in", ["people effect=light_person amount=1.8", "zoom direction=in"]),
+    # Stylised looks.
+    ("painterly", ["stylise style=painterly strength=1.0"]),
+    ("oil painting, slightly", ["stylise style=oil strength=0.5"]),
+    ("make it a watercolor", ["stylise style=watercolour"]),
+    ("pencil sketch", ["stylise style=sketch"]),
+    ("turn it into a cartoon, warmer", ["stylise style=cartoon", "temperature"]),
+    ("make it look like a van gogh painting", ["stylise style=painterly", "match_reference"]),
     # No keyword in these: the MiniLM fallback finds them by meaning.
     ("it should feel like a frozen january morning", ["look look=winter"]),
     ("a detective story in the 1940s", ["look look=noir"]),
@@ -139,11 +158,41 @@ def test_fallback_plans_say_how_they_were_understood():
     assert keyword.understood_as == []
 
 
-def test_nonsense_is_refused_with_what_the_engine_can_do():
+def test_a_prompt_it_cannot_do_is_refused_with_the_three_closest_things_it_can():
     with pytest.raises(EngineError) as caught:
         make_plan("frabjous plorb", ratio="960:960", seed=1, has_reference=False)
     assert caught.value.code == "prompt_not_understood"
-    assert "slow motion" in caught.value.message and "golden hour" in caught.value.message
+    assert len(caught.value.suggestions) == 3
+    # One sentence naming the three, not the whole list of what the engine does.
+    message = caught.value.message
+    assert message.count(".") == 1 and all(f"“{s}”" in message for s in caught.value.suggestions)
+    assert "slow motion" not in message or "slow motion" in caught.value.suggestions
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("add a dragon with a sunset glow behind it", "golden hour"),
+        ("turn it into a frozen arctic tundra with a dragon", "winter"),
+    ],
+)
+def test_suggestions_are_the_closest_in_meaning(prompt, expected):
+    from editor.engines.local import semantic
+
+    assert expected in semantic.suggest(prompt, has_reference=False)
+
+
+def test_suggestions_leave_out_what_needs_a_reference_when_none_is_ticked():
+    from editor.engines.local import semantic
+
+    assert "match the reference" not in semantic.suggest("make it look like the reference picture", has_reference=False)
+    assert "match the reference" in semantic.suggest("make it look like the reference picture", has_reference=True)
+
+
+def test_replacing_the_background_needs_a_ticked_reference():
+    with pytest.raises(EngineError) as caught:
+        make_plan("replace the background", ratio="960:960", seed=1, has_reference=False)
+    assert caught.value.code == "reference_missing" and "new background" in caught.value.message
 
 
 def test_removal_without_a_mask_asks_for_one():

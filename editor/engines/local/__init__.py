@@ -1,7 +1,8 @@
 """The local engine: real edits on this machine's CPU with FFmpeg (through PyAV), OpenCV and numpy.
 
 It is an effects engine, not a generative model: it grades, relights, reframes, moves the camera,
-retimes, removes a painted region and extends a shot, and says what it did.
+retimes, removes a painted region, extends a shot, edits around the people it finds and paints in a
+few styles, and says what it did. `preview` renders a plan on one frame, without the queue.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Callable
 from editor.engines.local import timeline
 from editor.engines.local.pipeline import run
 from editor.engines.local.plan import CAPABILITIES, EditPlan, Op, make_plan
+from editor.engines.local.frame_preview import Preview, preview
 
-__all__ = ["CAPABILITIES", "describe", "frame_map", "run"]
+__all__ = ["CAPABILITIES", "Preview", "describe", "frame_map", "preview", "run"]
 
 
 def describe(prompt: str, *, ratio: str, seed: int, has_reference: bool, has_mask: bool = False) -> tuple[str, list[dict]]:

@@ -33,7 +33,7 @@ from PIL import Image
 
 from editor.constants import ratio_size
 from editor.engines.base import EditRequest, EditResult, EngineError, ProgressFn
-from editor.engines.local import color, flow, source, subject, timeline, yuv
+from editor.engines.local import color, flow, people, source, stylise, subject, timeline, yuv
 from editor.engines.local.audio import AudioTrack
 from editor.engines.local.camera import Camera, fill_crop
 from editor.engines.local.light import Relight
@@ -96,6 +96,20 @@ def run(request: EditRequest, progress: ProgressFn) -> EditResult:
     return EditResult(output_path=request.output_path, summary=plan.summary(), plan=plan.as_list(), notes=notes)
 
 
+def crops_source(info: source.SourceInfo, width: int, height: int) -> bool:
+    crop_w, crop_h = fill_crop(info.width, info.height, width, height)
+    return crop_w < info.width * 0.98 or crop_h < info.height * 0.98
+
+
+def follows_subject(plan: EditPlan, info: source.SourceInfo, width: int, height: int) -> bool:
+    """Whether the edit needs the subject's track: a push, a spotlight, a close-up, or a reframe
+    that crops and keeps the subject in frame."""
+    framing = plan.op("framing")
+    if plan.has("push", "spotlight") or (framing is not None and framing.params["shot"] == "close_up"):
+        return True
+    return plan.reframe == "subject" and crops_source(info, width, height) and framing is None
+
+
 class _Progress:
     """Split one progress callback into consecutive stages."""
 
@@ -120,12 +134,13 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
     rate = float(info.rate)
     line = timeline.build(plan, info.count, rate)
     notes = list(line.notes) if info.has_audio else []
-    crop_w, crop_h = fill_crop(info.width, info.height, width, height)
-    crops = crop_w < info.width * 0.98 or crop_h < info.height * 0.98
-    wants_subject = plan.has("push", "spotlight") or (plan.op("framing") is not None and plan.op("framing").params["shot"] == "close_up")
-    wants_subject = wants_subject or (plan.reframe == "subject" and crops and plan.op("framing") is None)
-    stages = _Progress(progress, [0.1 if plan.op("match_reference") else 0.0, 0.15 if wants_subject else 0.0, 1.0])
-    stats_progress, subject_progress, render_progress = stages.next(), stages.next(), stages.next()
+    crops = crops_source(info, width, height)
+    wants_subject = follows_subject(plan, info, width, height)
+    people_op = plan.op("people")
+    stages = _Progress(
+        progress, [0.1 if plan.op("match_reference") else 0.0, 0.15 if wants_subject else 0.0, 0.25 if people_op else 0.0, 1.0]
+    )
+    stats_progress, subject_progress, people_progress, render_progress = stages.next(), stages.next(), stages.next(), stages.next()
 
     reference_stats = clip_stats = None
     if plan.op("match_reference"):
@@ -137,7 +152,18 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
         lut_path = tmp / "grade.cube"
         color.write_cube(table, lut_path)
 
-    track = subject.track(info, subject_progress) if wants_subject else None
+    track = subject.cached_track(info, subject_progress, request.cache_file("subject")) if wants_subject else None
+    effect = None
+    if people_op is not None:
+        found = people.analyse(request.input_path, info.count, people_progress, cache=request.cache_file("people"))
+        if not found.found.people:
+            raise EngineError(
+                "no_person",
+                f"The engine found no person in this clip, so it cannot do “{people_op.label}”: its people edits need one in the picture.",
+            )
+        notes.append(f"People: {found.found.describe()}.")
+        background = np.asarray(Image.open(request.references[0]).convert("RGB")) if people_op.params["effect"] == "replace_background" else None
+        effect = (found, people_op.params["effect"], people_op.params["amount"], background)
     if track is not None and crops and plan.reframe == "subject":
         notes.append(f"Reframed to {request.ratio} following the {track.kind}.")
     camera = Camera(
@@ -151,7 +177,7 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
     )
     relight = Relight(plan, width, height)
     numpy_path = (
-        plan.has("remove", "slow_motion", "dutch", "shake", "mirror", "framing", "zoom", "push", "pan", "tilt")
+        plan.has("remove", "people", "stylise", "slow_motion", "dutch", "shake", "mirror", "framing", "zoom", "push", "pan", "tilt")
         or relight.active
         or camera.moving
     )
@@ -169,7 +195,7 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
         reader = source.FrameReader(info, frame_threads=info.width * info.height > RENDER_FRAME_THREADS_ABOVE)
         try:
             if numpy_path:
-                _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress)
+                _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress, effect)
             else:
                 _render_direct(plan, info, line, reader, width, height, lut_path, encoder, render_progress)
             encoder.finish()
@@ -448,7 +474,7 @@ class _WorkFrames:
         return self.clean_cache[index]
 
 
-def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, track, reader, lut_path, encoder: _Encoder, progress) -> None:
+def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, track, reader, lut_path, encoder: _Encoder, progress, effect=None) -> None:
     width, height = camera.out_w, camera.out_h
     total = len(line.positions)
     windows = []
@@ -462,8 +488,15 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     work_scale = work_size[0] / info.width
     # Removal, geometry and a neutral relight work on the decoded yuv420p planes; in-betweens and
     # a tinted relight need RGB.
-    planar = all(line.sources(j)[2] == 0 for j in range(total)) and (relight.neutral or not relight.active)
+    styler = stylise.Stylise(plan.op("stylise").params["style"], plan.op("stylise").params["strength"]) if plan.op("stylise") else None
+    planar = all(line.sources(j)[2] == 0 for j in range(total)) and (relight.neutral or not relight.active) and effect is None and styler is None
     frames = _WorkFrames(reader, info, work_size, planar=planar)
+    # People edits work on source frames at the working size, before the camera moves them.
+    apply_people = None
+    if effect is not None:
+        found, name, amount, background = effect
+        edit = people.Effect(name, amount, work_size[0], work_size[1], background)
+        apply_people = lambda index, rgb: edit.apply(rgb, found.mask(index, rgb))  # noqa: E731
     if plan.op("remove"):
         frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.planes, info.colorspace)
         frames.keep = REMOVAL_CACHE
@@ -487,6 +520,10 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
                     picture = interpolator.between((a, b), frames.get(a), frames.get(b), fraction)
                 else:
                     picture = frames.get(a)
+                if apply_people is not None:
+                    picture = apply_people(a if fraction < 0.5 else b, picture)
+                if styler is not None:
+                    picture = styler(picture)
                 picture = camera.render(picture, window, work_scale)
                 if relight.active:
                     picture = relight.apply(picture, spot)

@@ -27,6 +27,9 @@ CAPABILITIES = (
     "shake, mirror, close-up, wide shot, and a reframe to the chosen ratio that keeps the subject in frame. "
     "Time: slow motion (optical-flow frames), speed up, reverse, boomerang, freeze frame. "
     "Remove what you paint on the mask. "
+    "People: blur the background, replace the background with the reference, black and white except the "
+    "person, darken the background, relight the person. "
+    "Styles: painterly, oil painting, watercolour, pencil sketch, cartoon. "
     "Next shot: extend the clip by 1–5 s with a continued camera move, a hold or a boomerang. "
     "Finish: film grain, sharpen, soften. "
     "It is an effects engine: it does not generate new objects or people."
@@ -36,6 +39,8 @@ CAPABILITIES = (
 ORDER = (
     "reverse", "boomerang", "freeze", "extend", "speed", "slow_motion",
     "remove",
+    "people",
+    "stylise",
     "zoom", "push", "pan", "tilt", "dutch", "shake", "mirror", "framing",
     "time_of_day", "light", "spotlight", "vignette",
     "match_reference", "look", "exposure", "contrast", "temperature", "saturation",
@@ -321,6 +326,52 @@ def _colour(b: _Builder) -> None:
             b.add(name, {"amount": amount}, template.format(amount=amount))
 
 
+def _people(b: _Builder, has_reference: bool) -> None:
+    """People edits (one a prompt): the first phrase the prompt uses wins."""
+    hits = [(at, key, clause) for key, (_, words) in v.PEOPLE_EFFECTS.items() for at, clause in [_hit_at(b, words)] if at >= 0]
+    if not hits:
+        return
+    at, key, clause = min(hits)
+    for _, (_, words) in v.PEOPLE_EFFECTS.items():
+        b.blank(words)
+    if key == "replace_background":
+        # "with the reference", "in the beach photo": the rest of the clause names the new background.
+        start, end = _clause_span(b.text, at)
+        b.text = b.text[:start] + " " * (end - start) + b.text[end:]
+    label = v.PEOPLE_EFFECTS[key][0]
+    amount = round(min(2.0, _scale(clause)), 2)
+    if key == "replace_background" and not has_reference:
+        raise EngineError(
+            "reference_missing",
+            "The prompt asks to replace the background: attach an image for the new background and tick it.",
+        )
+    if key == "blur_background":
+        percent = _number(clause, "%|percent")
+        amount = round(max(0.1, min(2.0, percent / 50)), 2) if percent is not None else amount
+        label += "" if amount == 1.0 else (" a little" if amount < 1 else " a lot")
+    b.add("people", {"effect": key, "amount": amount}, label)
+
+
+def _style(b: _Builder, has_reference: bool) -> None:
+    """A stylised look (one a prompt); a painter's name takes the reference's colours when one is ticked."""
+    hits = [(at, key, clause) for key, (_, words) in v.STYLES.items() for at, clause in [_hit_at(b, words)] if at >= 0]
+    if not hits:
+        return
+    at, key, clause = min(hits)
+    painter = _first(b.text, v.PAINTER_WORDS) >= 0
+    for _, (_, words) in v.STYLES.items():
+        b.blank(words)
+    strength = _intensity(clause)
+    b.add("stylise", {"style": key, "strength": strength}, v.STYLES[key][0] + _percent(strength))
+    if painter and has_reference:
+        b.add("match_reference", {"strength": 1.0}, "colour match to reference")
+
+
+def _hit_at(b: _Builder, words) -> tuple[int, str]:
+    at = _first(b.text, words)
+    return (at, _clause(b.text, at)) if at >= 0 else (-1, "")
+
+
 def _finish(b: _Builder) -> None:
     at, clause = b.hit(v.SHARPEN_WORDS)
     if at >= 0:
@@ -341,6 +392,8 @@ def _keyword_ops(text: str, seed: int, *, has_reference: bool, has_mask: bool) -
         # "remove the sunset glare": the rest of a removal's clause names the object, not an edit.
         start, end = _clause_span(b.text, removal_at)
         b.text = b.text[:start] + " " * (end - start) + b.text[end:]
+    _people(b, has_reference)
+    _style(b, has_reference)
     _time(b)
     _light(b)
     _camera(b)
@@ -385,9 +438,13 @@ def make_plan(prompt: str, *, ratio: str, seed: int, has_reference: bool, has_ma
                     if canonical not in understood:
                         understood.append(canonical)
     if not ops and not asked_reframe:
+        from editor.engines.local import semantic
+
+        suggestions = tuple(semantic.suggest(prompt, has_reference=has_reference))
         raise EngineError(
             "prompt_not_understood",
-            "The local engine did not find anything it can do in this prompt. " + CAPABILITIES,
+            "The local engine cannot do that; the closest things it can do are: " + ", ".join(f"“{s}”" for s in suggestions) + ".",
+            suggestions=suggestions,
         )
     ops.sort(key=lambda op: ORDER.index(op.name))
     centre = _first(text, v.CENTRE_CROP_WORDS) >= 0

@@ -70,7 +70,16 @@ DESCRIPTIONS: tuple[tuple[str, str], ...] = (
     ("crisp, detailed, in focus, more definition", "sharpen"),
     ("dreamy haze, blurry, out of focus, diffusion filter", "soften"),
     ("make it look like the reference picture", "match the reference"),
+    ("a portrait photo with a soft blurry background, bokeh, the person in focus", "blur the background"),
+    ("put the person somewhere else, a different place behind them", "replace the background with the reference"),
+    ("keep only the person in colour, everything else grey", "black and white except the person"),
+    ("make the surroundings darker so the person stands out", "darken the background"),
+    ("put more light on the person's face", "relight the person"),
 )
+
+# What a refusal suggests: the closest of these (canonical prompts that need nothing but the clip).
+NEEDS_REFERENCE = ("match the reference", "replace the background with the reference")
+SUGGESTIONS = 3
 
 _lock = threading.Lock()
 
@@ -170,6 +179,17 @@ def model() -> MiniLM:
 @lru_cache(maxsize=1)
 def _description_vectors() -> np.ndarray:
     return model().embed([text for text, _ in DESCRIPTIONS])
+
+
+def suggest(prompt: str, *, has_reference: bool) -> list[str]:
+    """The three things the engine can do that are closest in meaning to a prompt it cannot act on."""
+    vector = model().embed([prompt])[0]
+    scores = _description_vectors() @ vector
+    best: dict[str, float] = {}
+    for (_, canonical), score in zip(DESCRIPTIONS, scores):
+        if has_reference or canonical not in NEEDS_REFERENCE:
+            best[canonical] = max(best.get(canonical, -1.0), float(score))
+    return [canonical for canonical, _ in sorted(best.items(), key=lambda item: -item[1])[:SUGGESTIONS]]
 
 
 def closest(prompt: str) -> list[tuple[str, float]]:

@@ -7,13 +7,15 @@ Frames are sampled a few times a second at low resolution; the samples become a 
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from editor.engines.local import source
+from editor.engines.local import people, source
 
 DETECT_WIDTH = 400
 SAMPLES_PER_SECOND = 2.5
@@ -118,7 +120,17 @@ def salient_point(gray: np.ndarray, previous: np.ndarray | None = None) -> Detec
     return Detection(cx, cy, 0.4)
 
 
-DETECTORS = (("face", detect_faces), ("cat face", detect_cat_faces), ("person", detect_people))
+def detect_faces_dnn(gray: np.ndarray) -> Detection | None:
+    """The largest face BlazeFace finds (people.py): frontal and turned faces, small or large, where
+    the Haar cascade needs a frontal one."""
+    found = people.faces(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
+    if not found:
+        return None
+    x, y, w, h, _ = max(found, key=lambda f: (f[2] * f[3], -f[0], -f[1]))
+    return Detection(x + w / 2, y + h / 2, h)
+
+
+DETECTORS = (("face", detect_faces_dnn), ("face", detect_faces), ("cat face", detect_cat_faces), ("person", detect_people))
 
 
 def track(info: source.SourceInfo, progress: Callable[[float], None]) -> SubjectTrack:
@@ -199,3 +211,26 @@ def _gaussian(series: np.ndarray, sigma: float) -> np.ndarray:
     kernel /= kernel.sum()
     padded = np.pad(series, radius, mode="edge")
     return np.convolve(padded, kernel, mode="valid")
+
+
+def cached_track(info: source.SourceInfo, progress: Callable[[float], None], cache: Path | None) -> SubjectTrack:
+    """The clip's subject track, from the cache when an earlier edit or preview found it (a render
+    and a preview of one clip then frame it alike), else found now and kept there."""
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as data:
+                kind, positions, boxes = str(data["kind"]), data["positions"], data["boxes"]
+            if boxes.ndim == 2 and boxes.shape[1] == 4 and len(positions) == len(boxes) and positions.max(initial=0) < info.count:
+                cache.touch()
+                progress(1.0)
+                return SubjectTrack(kind, positions, boxes)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass
+    found = track(info, progress)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(cache.name + ".partial")
+        with open(partial, "wb") as fh:
+            np.savez(fh, kind=np.array(found.kind), positions=found.positions, boxes=found.boxes)
+        partial.replace(cache)
+    return found

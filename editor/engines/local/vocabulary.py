@@ -86,3 +86,49 @@ CENTRE_CROP_WORDS = ("centre crop", "center crop", "crop the centre", "crop the 
 GRAIN_WORDS = ("film grain", "grain", "grainy", "noise", "noisy", "16mm", "super 8", "super8", "8mm")
 SHARPEN_WORDS = ("sharpen", "sharper", "sharp", "crisp", "crisper", "more detail", "more detailed", "clarity", "crispy")
 SOFTEN_WORDS = ("soften", "softer", "soft focus", "soft-focus", "blur", "blurry", "blurred", "diffusion", "hazy", "haze", "glow", "dreamy glow")
+
+# People edits: each needs a person the segmentation model finds (people.py). They are read before
+# the looks, so "black and white except the person" is a colour pop, not a black-and-white look.
+PEOPLE_EFFECTS = {
+    "colour_pop": (
+        "colour pop: the person in colour, the rest black and white",
+        ("black and white except the person", "black and white except the people", "black and white except for the person",
+         "black and white background", "keep the person in colour", "keep the person in color", "keep them in colour",
+         "keep them in color", "colour pop", "color pop", "colour splash", "color splash", "selective colour", "selective color",
+         "desaturate the background", "grey background", "gray background"),
+    ),
+    "replace_background": (
+        "background replaced by the reference",
+        ("replace the background", "replace background", "change the background", "swap the background", "new background",
+         "background with the reference", "background from the reference", "put the person in", "put them in", "background swap",
+         "background replacement", "replace the backdrop", "green screen"),
+    ),
+    "blur_background": (
+        "background blurred",
+        ("blur the background", "blurred background", "blurry background", "background blur", "blur background", "bokeh",
+         "portrait mode", "defocus the background", "defocused background", "shallow depth of field", "shallow focus",
+         "soft background", "soften the background", "out of focus background"),
+    ),
+    "darken_background": (
+        "background darkened",
+        ("darken the background", "darker background", "dim the background", "darken the surroundings", "background darker",
+         "darken everything but the person", "darken behind"),
+    ),
+    "light_person": (
+        "person relit",
+        ("relight the person", "relight the people", "relight the subject", "light the person", "light up the person",
+         "brighten the person", "brighten the people", "brighten the subject", "brighten their face", "lift the person",
+         "light the face", "brighten the face", "more light on the person"),
+    ),
+}
+
+# Stylised looks from classical filters (stylise.py). "Like a van gogh" is painterly, and takes the
+# colours of a ticked reference image too.
+STYLES = {
+    "oil": ("oil painting", ("oil painting", "oil paint", "oil-painted", "impasto")),
+    "watercolour": ("watercolour", ("watercolour", "watercolor", "water colour", "water color", "aquarelle")),
+    "sketch": ("pencil sketch", ("pencil sketch", "pencil drawing", "sketch", "sketched", "charcoal drawing", "drawn in pencil", "line drawing")),
+    "cartoon": ("cartoon", ("cartoon", "cartoonish", "comic book", "comic", "cel shaded", "cel-shaded", "animated", "toon", "anime")),
+    "painterly": ("painterly", ("painterly", "painting", "painted", "van gogh", "impressionist", "impressionism", "like a painting", "artistic")),
+}
+PAINTER_WORDS = ("van gogh", "monet", "impressionist", "impressionism")
