@@ -222,7 +222,7 @@ def analyse(path: Path, count: int, progress: Callable[[float], None], *, cache:
                 carried = cv2.remap(previous, grid_x + motion[..., 0], grid_y + motion[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 found = NEW_WEIGHT * found + (1 - NEW_WEIGHT) * carried
             masks[n] = np.rint(found * 255).astype(np.uint8)
-            if n % sample_every == 0 and len(faces_seen := faces_of_people(frame.to_ndarray(format="rgb24"), found)) > face_count:
+            if n % sample_every == 0 and len(faces_seen := faces(frame.to_ndarray(format="rgb24"))) > face_count:
                 face_count = len(faces_seen)
             previous, previous_grey = found, grey
             n += 1
