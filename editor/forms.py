@@ -127,6 +127,11 @@ class EditForm(EstimateForm):
         help_text="With several seeds: the start seed, then this much more each time (random when no seed is given).",
     )
     prompt_per_line = forms.BooleanField(label="One prompt per line (a batch of prompts)", required=False)
+    exact = forms.BooleanField(
+        label="Exact: the same bytes on every run",
+        required=False,
+        help_text="Slower: the encoder uses one core. By default it uses them all, and a rerun gives the same picture.",
+    )
     public_figure_threshold = forms.ChoiceField(
         label="Public figure threshold", choices=Threshold.choices, initial=Threshold.AUTO
     )
@@ -563,6 +568,8 @@ def initial_from_query(query, project: Project) -> dict:
     ):
         if query.get(name):
             initial[name] = query[name][:FORM_PROMPT_MAX]
+    if query.get("exact"):
+        initial["exact"] = query["exact"].lower() in ("true", "on", "1")
     if initial.get("audio") in ("true", "false"):
         initial["audio"] = "on" if initial["audio"] == "true" else "off"
     if query.get("seed", "").isdigit():

@@ -441,6 +441,9 @@ class Edit(models.Model):
     public_figure_threshold = models.CharField(max_length=8, choices=Threshold.choices, default=Threshold.AUTO)
     engine = models.CharField(max_length=16, choices=Engine.choices, default=Engine.LOCAL)
     model = models.CharField(max_length=32, blank=True)
+    # Local engine: the same bytes on every run (the encoder on one thread, slower); by default the
+    # encoder uses every core and a rerun gives the same picture within encoding noise.
+    exact = models.BooleanField(default=False)
     trim_start = models.FloatField(default=0)
     # aleph2 keyframes: [{"reference": pk, "seconds": t} or {"reference": pk, "at": 0..1}, with an
     # optional "range": [start, end) in whole seconds], times counted from trim_start.
@@ -589,6 +592,7 @@ class Edit(models.Model):
             ratio=self.ratio,
             public_figure_threshold=self.public_figure_threshold,
             input_sha256=self.input_clip.sha256,
+            exact=None if remote else self.exact,
             trim_start=self.trim_start if remote else None,
             keyframes=self.keyframes if remote else None,
             options=self.options if remote else None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # What "Copy recipe" puts on the clipboard and "Paste a recipe" reads back, besides the input's hash.
-FIELDS = ("prompt", "seed", "engine", "model", "ratio", "public_figure_threshold", "trim_start", "keyframes", "options")
+FIELDS = ("prompt", "seed", "engine", "model", "ratio", "public_figure_threshold", "exact", "trim_start", "keyframes", "options")
 
 
 def build_recipe(
@@ -23,8 +23,10 @@ def build_recipe(
     trim_start: float | None = None,
     keyframes: Sequence[dict] | None = None,
     options: dict | None = None,
+    exact: bool | None = None,
 ) -> dict:
-    """Return an edit's recipe; the part sent and its keyframes are there only for engines that take them."""
+    """Return an edit's recipe; the part sent and its keyframes are there only for engines that take
+    them, and whether the output is byte-identical on every run ("exact") only for the local engine."""
     recipe = {
         "prompt": prompt,
         "seed": str(seed),
@@ -34,6 +36,8 @@ def build_recipe(
         "public_figure_threshold": public_figure_threshold,
         "input_sha256": input_sha256,
     }
+    if exact is not None:
+        recipe["exact"] = "true" if exact else "false"
     if trim_start is not None:
         recipe["trim_start"] = f"{trim_start:g}"
     if keyframes is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -46,6 +47,23 @@ def edit_clip_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess
     )
 
 
+def worst_psnr(a: Path, b: Path) -> float:
+    """The lowest PSNR (dB) between two clips' frames, frame by frame; inf when every frame is equal."""
+    with av.open(str(a)) as ca, av.open(str(b)) as cb:
+        pairs = list(zip(ca.decode(video=0), cb.decode(video=0), strict=True))
+    worst = float("inf")
+    for x, y in pairs:
+        mse = float(((x.to_ndarray(format="yuv420p").astype(float) - y.to_ndarray(format="yuv420p")) ** 2).mean())
+        if mse:
+            worst = min(worst, 10 * np.log10(255**2 / mse))
+    return worst
+
+
+def recipe_of(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        return json.loads(container.metadata["comment"])
+
+
 def mean_rgb(path: Path) -> np.ndarray:
     """Return the mean RGB of every frame of a clip."""
     with av.open(str(path)) as container:
@@ -87,7 +105,20 @@ def test_it_picks_the_closest_ratio_and_prints_a_random_seed_that_reproduces_the
     assert f"grain (seed {seed})" in stdout
     assert (media.probe(first).width, media.probe(first).height) == (640, 480)
     edit_clip(str(small_clip), "-o", str(second), "--prompt", "film grain", "--seed", seed)
+    # The same picture (the default encoder's threads may order bits differently, not pixels).
+    assert worst_psnr(first, second) >= 45
+
+
+def test_exact_gives_the_same_bytes_and_says_so_in_the_recipe(small_clip, tmp_path):
+    first, second, default = tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "default.mp4"
+    stdout, _ = edit_clip(str(small_clip), "-o", str(first), "--prompt", "film grain", "--seed", "5", "--exact")
+    assert "Exact: the same bytes on every run" in stdout
+    edit_clip(str(small_clip), "-o", str(second), "--prompt", "film grain", "--seed", "5", "--exact")
     assert first.read_bytes() == second.read_bytes()
+    assert recipe_of(first)["exact"] == "true"
+    edit_clip(str(small_clip), "-o", str(default), "--prompt", "film grain", "--seed", "5")
+    assert recipe_of(default)["exact"] == "false"
+    assert worst_psnr(first, default) >= 40
 
 
 @pytest.mark.parametrize(
@@ -137,14 +168,14 @@ def test_a_finished_edit_run_as_a_process_prints_everything_and_writes_the_same_
     """The command line ends the process itself once the edit is written: nothing printed to a pipe
     may be lost, the exit status is 0, and the file is whole (the same bytes as in-process)."""
     by_process, in_process = tmp_path / "process.mp4", tmp_path / "in-process.mp4"
-    done = edit_clip_process(tmp_path, str(small_clip), "-o", str(by_process), "--prompt", "sepia", "--seed", "3")
+    done = edit_clip_process(tmp_path, str(small_clip), "-o", str(by_process), "--prompt", "sepia", "--seed", "3", "--exact")
     assert done.returncode == 0, done.stderr
     assert "Plan: sepia look" in done.stdout
     assert "Note: Source audio kept in sync." in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith(f"Wrote {by_process} (640x480, 1.00 s, 25 frames) in ")
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 11 and lines[-1].startswith("[" + "#" * ProgressBar.WIDTH + "] 100%")
-    edit_clip(str(small_clip), "-o", str(in_process), "--prompt", "sepia", "--seed", "3")
+    edit_clip(str(small_clip), "-o", str(in_process), "--prompt", "sepia", "--seed", "3", "--exact")
     assert by_process.read_bytes() == in_process.read_bytes()
     assert media.probe(by_process).frame_count == 25
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mp4") == ["in-process.mp4", "process.mp4"]

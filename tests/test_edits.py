@@ -551,8 +551,53 @@ def test_a_result_carries_its_recipe_in_its_metadata(project):
         "model": "",
         "ratio": "848:480",
         "public_figure_threshold": "auto",
+        "exact": "false",
         "input_sha256": edit.input_clip.sha256,
     }
+
+
+def _x264_threads(storage_name) -> str:
+    with local_copy(storage_name) as path:
+        data = path.read_bytes()
+    at = data.index(b"x264 - core")
+    return data[at : data.index(b"\x00", at)].decode("ascii", "replace").split(" threads=", 1)[1].split()[0]
+
+
+def test_the_exact_choice_is_kept_run_recorded_and_copied(owner_client, project, django_capture_on_commit_callbacks):
+    import json
+
+    import av
+
+    page = owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert 'name="exact"' in page and "data-local-only" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, prompt="cooler", exact="on"))
+        owner_client.post(reverse("edit_create", args=[project.pk]), _form(project, prompt="cooler"))
+    exact, fast = Edit.objects.order_by("pk")
+    assert exact.exact and not fast.exact
+    for edit in (exact, fast):
+        edit_service.run_edit(edit.pk)
+        edit.refresh_from_db()
+        assert edit.status == Status.SUCCEEDED
+    with local_copy(exact.result.file) as path, av.open(str(path)) as container:
+        assert json.loads(container.metadata["comment"])["exact"] == "true"
+    # The exact result was encoded on one thread, the default one on x264's own threads.
+    assert _x264_threads(exact.result.file) == "1" and int(_x264_threads(fast.result.file)) > 1
+    assert "exact</span>" in owner_client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    # Copy settings ticks the box again; a rerun keeps the choice.
+    form = owner_client.get(f"{reverse('project_detail', args=[project.pk])}?{exact.settings_query()}").context["form"]
+    assert form.initial["exact"] is True
+    form = owner_client.get(f"{reverse('project_detail', args=[project.pk])}?{fast.settings_query()}").context["form"]
+    assert form.initial["exact"] is False
+    assert edit_service.rerun_edit(exact, new_seed=False).exact
+
+
+def test_a_pasted_recipe_carries_the_exact_choice(owner_client, project):
+    import json
+
+    recipe = json.dumps({"prompt": "golden hour", "seed": "9", "exact": "true"})
+    form = owner_client.get(reverse("project_detail", args=[project.pk]), {"recipe": recipe}).context["form"]
+    assert form.initial["exact"] is True and form.initial["prompt"] == "golden hour"
 
 
 # Queued edits whose task was lost

@@ -27,6 +27,9 @@ class EditRequest:
     # (its SHA-256); None keeps nothing.
     cache_dir: Path | None = None
     input_key: str = ""
+    # Byte-identical output on every run (the encoder on one thread, slower); by default the
+    # encoder uses every core and repeat runs give the same picture within encoding noise.
+    exact: bool = False
 
     def cache_file(self, kind: str) -> Path | None:
         """Where what the engine learns of this input (kind: "people", "subject") is kept, or None."""

@@ -55,6 +55,8 @@ class EditSettings:
     keyframes: tuple = ()
     # The remote model's other choices (see Edit.options).
     options: dict | None = None
+    # Local engine: byte-identical output on every run (see Edit.exact).
+    exact: bool = False
 
 
 def create_edit(
@@ -152,6 +154,7 @@ def _record(project, input_clip, edit_settings: EditSettings, references, mask_n
         public_figure_threshold=edit_settings.public_figure_threshold,
         engine=edit_settings.engine,
         model=edit_settings.model,
+        exact=edit_settings.exact and edit_settings.engine == Engine.LOCAL,
         trim_start=edit_settings.trim_start,
         keyframes=list(edit_settings.keyframes),
         options=dict(edit_settings.options or {}) if edit_settings.engine != Engine.LOCAL else {},
@@ -201,6 +204,7 @@ def rerun_edit(edit: Edit, *, new_seed: bool) -> Edit:
             trim_start=edit.trim_start,
             keyframes=tuple(edit.keyframes),
             options=dict(edit.options or {}),
+            exact=edit.exact,
         ),
         list(edit.references.all()),
         mask_png=read_stored(edit.mask) if edit.mask else None,
@@ -298,6 +302,7 @@ def _run_local(edit: Edit, token: str) -> None:
                         recipe=edit.recipe(),
                         cache_dir=Path(settings.ALEPH_CACHE_DIR),
                         input_key=edit.input_clip.sha256,
+                        exact=edit.exact,
                     )
                     result = local_engine.run(request, _progress_writer(edit.pk, token))
                 info = media.probe(output)

@@ -43,6 +43,7 @@ def edit_create(request: HttpRequest, pk: int) -> HttpResponse:
                 trim_start=data["trim_start"],
                 keyframes=tuple(variant["keyframes"]),
                 options=variant["options"],
+                exact=data["exact"],
             )
             for variant in data["variants"]
         ]

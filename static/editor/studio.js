@@ -282,6 +282,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var catalog = facts ? JSON.parse(facts.textContent) : { models: {}, providers: {}, local_ratios: [] };
   var engine = form.querySelector("[name=engine]");
   var remote = form.querySelectorAll("[data-remote-only]");
+  var local = form.querySelectorAll("[data-local-only]");
   var slider = form.querySelector("[data-trim-slider]");
   var input = form.querySelector("[data-trim-input]");
   var video = document.getElementById("source-video");
@@ -295,6 +296,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var toggle = function () {
     var isRemote = engine && engine.value !== "local";
     remote.forEach(function (el) { el.hidden = !isRemote; });
+    local.forEach(function (el) { el.hidden = isRemote; });
     if (isRemote && model) {
       var offered = catalog.providers[engine.value] || [];
       Array.prototype.forEach.call(model.options, function (option) {

@@ -18,6 +18,7 @@ them; MediaPipe itself is never imported. The input blob is NCHW.
 from __future__ import annotations
 
 import importlib.util
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,14 +54,27 @@ def model_file(name: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
+# A cv2.dnn.Net holds its input and its layers' buffers: two threads running one net at once (two
+# edits in one worker, previews in a threaded web server) would read each other's results. Each
+# thread loads its own (a few ms, a few hundred KB).
+_NETS = threading.local()
+
+
+def _net(name: str):
+    net = getattr(_NETS, name, None)
+    if net is None:
+        path = {"segmenter": "selfie_segmentation/selfie_segmentation_landscape.tflite", "faces": "face_detection/face_detection_short_range.tflite"}[name]
+        net = cv2.dnn.readNetFromTFLite(str(model_file(path)))
+        setattr(_NETS, name, net)
+    return net
+
+
 def _segmenter():
-    return cv2.dnn.readNetFromTFLite(str(model_file("selfie_segmentation/selfie_segmentation_landscape.tflite")))
+    return _net("segmenter")
 
 
-@lru_cache(maxsize=1)
 def _face_net():
-    return cv2.dnn.readNetFromTFLite(str(model_file("face_detection/face_detection_short_range.tflite")))
+    return _net("faces")
 
 
 def segment(rgb_small: np.ndarray) -> np.ndarray:

@@ -45,12 +45,19 @@ from editor.engines.local.stages import Stage
 CRF = 20
 PRESET = "veryfast"
 MAX_BITS_PER_PIXEL = 0.14
-# The same input, prompt and seed must give the same bytes. x264 is not byte-deterministic with
-# frame threads and a VBV cap, nor (in this build) with sliced threads while other processes load
-# the cores, nor even on one thread with macroblock-tree rate control; so it runs on one thread
-# with mbtree off, and the lookahead still picks B-frames.
-ENCODER_THREADS = "1"
-X264_PARAMS = "mbtree=0"
+# By default x264 runs as a user's ffmpeg command line runs it: its own frame threads over every
+# core and macroblock-tree rate control. That gives the same bytes on a rerun as long as the VBV cap
+# does not bind: where it binds, each frame's bit budget depends on how far the frames encoded
+# alongside have got, and reruns differ by far more than encoding noise (30-34 dB PSNR with grain,
+# measured here). So an edit that adds grain, or a source already denser than the cap, encodes as
+# the exact mode does.
+# The exact mode gives the same bytes for the same input, prompt and seed: x264 is not
+# byte-deterministic with frame threads and a VBV cap, nor (in this build) with sliced threads while
+# other processes load the cores, nor even on one thread with macroblock-tree rate control; so it
+# runs on one thread with mbtree off, and the lookahead still picks B-frames.
+ENCODER_THREADS = "0"  # x264's own choice: 1.5 threads a core
+EXACT_ENCODER_THREADS = "1"
+EXACT_X264_PARAMS = "mbtree=0"
 STATS_SAMPLES = 24
 # lut3d grades planar float RGB with SIMD: measured here 2.5 times faster than on 8-bit planes,
 # the float conversion included, and without 8-bit rounding between the grade's steps.
@@ -187,7 +194,8 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
         out.metadata["comment"] = json.dumps(request.recipe, sort_keys=True, ensure_ascii=False)
         if request.recipe:
             out.metadata["description"] = request.recipe.get("prompt", "")[:250]
-        video_out = _video_encoder(out, width, height, info.rate)
+        exact = request.exact or cap_binds(plan, info, width, height)
+        video_out = _video_encoder(out, width, height, info.rate, exact=exact)
         sound = None
         if info.has_audio and line.audio != "drop":
             sound = AudioTrack(request.input_path, out, tempo=line.tempo)
@@ -214,7 +222,8 @@ class _Encoder:
 
     Filtering (with grain) and encoding run on stages of their own (see stages.py), so they overlap
     with decoding and pixel work and with each other; `push` hands a frame over and returns at once
-    unless the queue is full. x264 on one thread is the slowest step, so its stage does nothing else.
+    unless the queue is full. x264 is the slowest step (in the exact mode, on one thread), so its stage
+    does nothing else.
     """
 
     def __init__(self, out, stream, rate: Fraction, plan: EditPlan, sound: AudioTrack | None):
@@ -566,19 +575,37 @@ def _tail_drift(info: source.SourceInfo, traversal: list[int]) -> tuple[float, f
     return dx, dy
 
 
-def _video_encoder(out, width: int, height: int, rate: Fraction):
+def _max_bitrate(width: int, height: int, rate: Fraction) -> int:
+    return int(width * height * float(rate) * MAX_BITS_PER_PIXEL)
+
+
+def cap_binds(plan: EditPlan, info: source.SourceInfo, width: int, height: int) -> bool:
+    """Whether the bit cap will hold the encoder back (so x264 must run as in the exact mode to give
+    the same picture on a rerun): grain is added, or the source is already denser than the cap."""
+    if plan.op("grain") is not None:
+        return True
+    try:
+        source_bits = info.path.stat().st_size * 8 / max(info.duration, 1e-3)
+    except OSError:
+        return False
+    return source_bits > _max_bitrate(width, height, info.rate)
+
+
+def _video_encoder(out, width: int, height: int, rate: Fraction, *, exact: bool = False):
     stream = out.add_stream("libx264", rate=rate)
     stream.width, stream.height = width, height
     stream.pix_fmt = "yuv420p"
-    maxrate = int(width * height * float(rate) * MAX_BITS_PER_PIXEL)
-    stream.options = {
+    maxrate = _max_bitrate(width, height, rate)
+    options = {
         "crf": str(CRF),
         "preset": PRESET,
         "maxrate": str(maxrate),
         "bufsize": str(maxrate * 2),
-        "threads": ENCODER_THREADS,
-        "x264-params": X264_PARAMS,
+        "threads": EXACT_ENCODER_THREADS if exact else ENCODER_THREADS,
     }
+    if exact:
+        options["x264-params"] = EXACT_X264_PARAMS
+    stream.options = options
     ctx = stream.codec_context
     ctx.color_primaries = BT709
     ctx.color_trc = BT709

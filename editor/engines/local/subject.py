@@ -7,6 +7,7 @@ Frames are sampled a few times a second at low resolution; the samples become a 
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ import numpy as np
 from editor.engines.local import people, source
 
 DETECT_WIDTH = 400
+# The Haar cascades scan every scale of the whole picture, the costliest part of a track: they look
+# at the sample made smaller (a face or a cat's face the subject of a shot stays tens of pixels
+# tall) and in coarser scale steps. BlazeFace, which goes first, looks at the whole sample.
+HAAR_WIDTH = 224
+HAAR_SCALE_STEP = 1.15
 SAMPLES_PER_SECOND = 2.5
 MAX_SAMPLES = 36
 # A track that moves less than this (fraction of the frame) is held still: a locked-off frame reads
@@ -25,13 +31,23 @@ MAX_SAMPLES = 36
 STILL_RANGE = 0.04
 SMOOTH_SECONDS = 0.6
 
-_CASCADES: dict[str, cv2.CascadeClassifier] = {}
+# Detectors keep working buffers: each thread has its own (see people._net).
+_DETECTORS = threading.local()
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    if name not in _CASCADES:
-        _CASCADES[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-    return _CASCADES[name]
+    cascades = _DETECTORS.__dict__.setdefault("cascades", {})
+    if name not in cascades:
+        cascades[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    return cascades[name]
+
+
+def _hog() -> cv2.HOGDescriptor:
+    hog = getattr(_DETECTORS, "hog", None)
+    if hog is None:
+        hog = _DETECTORS.hog = cv2.HOGDescriptor()
+        hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    return hog
 
 
 @dataclass(frozen=True)
@@ -61,34 +77,36 @@ def _largest(boxes, width: int, height: int) -> Detection | None:
     return Detection((x + w / 2) / width, (y + h / 2) / height, h / height)
 
 
+def _haar_size(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    if w <= HAAR_WIDTH:
+        return gray
+    return cv2.resize(gray, (HAAR_WIDTH, max(2, round(h * HAAR_WIDTH / w))), interpolation=cv2.INTER_AREA)
+
+
 def detect_faces(gray: np.ndarray) -> Detection | None:
     """Return the largest human face in a greyscale image."""
+    small = _haar_size(gray)
     boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20)
+        small, scaleFactor=HAAR_SCALE_STEP, minNeighbors=5, minSize=(16, 16)
     )
-    return _largest(boxes, gray.shape[1], gray.shape[0])
+    return _largest(boxes, small.shape[1], small.shape[0])
 
 
 def detect_cat_faces(gray: np.ndarray) -> Detection | None:
     """Return the largest cat face in a greyscale image."""
+    small = _haar_size(gray)
     boxes = _cascade("haarcascade_frontalcatface_extended.xml").detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=4, minSize=(24, 24)
+        small, scaleFactor=HAAR_SCALE_STEP, minNeighbors=4, minSize=(20, 20)
     )
-    return _largest(boxes, gray.shape[1], gray.shape[0])
-
-
-_HOG: cv2.HOGDescriptor | None = None
+    return _largest(boxes, small.shape[1], small.shape[0])
 
 
 def detect_people(gray: np.ndarray) -> Detection | None:
     """Return the largest person (HOG people detector), aimed at the upper body where heads are."""
-    global _HOG
-    if _HOG is None:
-        _HOG = cv2.HOGDescriptor()
-        _HOG.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     if gray.shape[0] < 128 or gray.shape[1] < 64:
         return None
-    boxes, weights = _HOG.detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.08)
+    boxes, weights = _hog().detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.08)
     kept = [box for box, weight in zip(boxes, np.ravel(weights)) if weight > 0.5]
     found = _largest(kept, gray.shape[1], gray.shape[0])
     if found is None:

@@ -1,11 +1,15 @@
 """`manage.py edit_clip`: run the local engine on a video file, with no database and no storage.
 
     python manage.py edit_clip INPUT -o OUTPUT --prompt "golden hour, slightly warmer" \\
-        [--ratio 960:960] [--seed N] [--reference IMG] [--mask PNG]
+        [--ratio 960:960] [--seed N] [--reference IMG] [--mask PNG] [--exact]
 
 The plan the engine understood goes to stdout before any frame is touched; a progress bar goes to
 stderr (redrawn in place on a terminal, one line per tenth when piped to a file). Any refusal exits
 non-zero with the reason. It uses no database, storage or account.
+
+By default the encoder uses every core, and a second run with the same seed gives the same picture;
+`--exact` gives the same bytes on every run (the encoder on one thread, slower), as the recipe then
+records.
 """
 
 from __future__ import annotations
@@ -41,8 +45,11 @@ class Command(BaseCommand):
             "--reference", type=Path, action="append", default=[], help="Reference image (PNG, JPEG or WebP)"
         )
         parser.add_argument("--mask", type=Path, help="PNG mask, white over what should be removed")
+        parser.add_argument(
+            "--exact", action="store_true", help="The same bytes on every run (slower: the encoder uses one core)"
+        )
 
-    def handle(self, *args, input: Path, output: Path, prompt: str, ratio, seed, reference, mask, **options):
+    def handle(self, *args, input: Path, output: Path, prompt: str, ratio, seed, reference, mask, exact, **options):
         info = _probe_input(input)
         output = _check_output(input, output)
         ratio = ratio or closest_ratio(info.width, info.height)
@@ -63,7 +70,7 @@ class Command(BaseCommand):
             f"Input: {input} ({info.width}x{info.height}, {info.duration:.2f} s, {info.fps:g} fps, "
             f"{'audio' if info.has_audio else 'no audio'})"
         )
-        self.stdout.write(f"Ratio: {ratio}   Seed: {seed}{seed_note}")
+        self.stdout.write(f"Ratio: {ratio}   Seed: {seed}{seed_note}{'   Exact: the same bytes on every run' if exact else ''}")
         self.stdout.write(f"Plan: {summary}")
         request = EditRequest(
             input_path=input,
@@ -73,6 +80,7 @@ class Command(BaseCommand):
             seed=seed,
             references=references,
             mask_path=mask_path,
+            exact=exact,
             recipe=build_recipe(
                 prompt=prompt,
                 seed=seed,
@@ -81,6 +89,7 @@ class Command(BaseCommand):
                 ratio=ratio,
                 public_figure_threshold="auto",
                 input_sha256=media.file_sha256(input),
+                exact=exact,
             ),
         )
         bar = ProgressBar(self.stderr)
