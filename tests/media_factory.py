@@ -414,8 +414,12 @@ def person_background(size: tuple[int, int]) -> np.ndarray:
     return np.clip(base + texture[:height, :width], 0, 255).astype(np.uint8)
 
 
-def person_frame(n: int, size: tuple[int, int], *, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Frame n of a person sliding right `step` px a frame over person_background: (RGB, alpha 0–1)."""
+PAN_EXTRA = 400  # pixels of background beyond the frame, for a camera that pans
+
+
+def person_frame(n: int, size: tuple[int, int], *, step: int = 4, pan: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frame n of a person sliding right `step` px a frame over person_background: (RGB, alpha 0–1).
+    With `pan`, the camera pans right `pan` px a frame over a wider background (person_backdrop)."""
     import cv2
 
     width, height = size
@@ -427,11 +431,21 @@ def person_frame(n: int, size: tuple[int, int], *, step: int = 4) -> tuple[np.nd
     alpha[y0 : y0 + side, x0 : x0 + side] = cut[:, :, 3] / 255.0
     person = np.zeros((height, width, 3), np.float32)
     person[y0 : y0 + side, x0 : x0 + side] = cut[:, :, 2::-1]
-    picture = person * alpha[..., None] + person_background(size) * (1 - alpha[..., None])
+    behind = person_backdrop(n, size, pan) if pan else person_background(size)
+    picture = person * alpha[..., None] + behind * (1 - alpha[..., None])
     return np.clip(picture + 0.5, 0, 255).astype(np.uint8), alpha
 
 
-def make_person_clip(path: Path, *, frames: int = 25, size: tuple[int, int] = (640, 360), step: int = 4, fps: int = 25) -> Path:
+def person_backdrop(n: int, size: tuple[int, int], pan: int) -> np.ndarray:
+    """What a camera panning `pan` px a frame over a wide person_background shows at frame n."""
+    width, height = size
+    x = min(PAN_EXTRA, pan * n)
+    return person_background((width + PAN_EXTRA, height))[:, x : x + width]
+
+
+def make_person_clip(
+    path: Path, *, frames: int = 25, size: tuple[int, int] = (640, 360), step: int = 4, fps: int = 25, pan: int = 0
+) -> Path:
     """Write a clip of the cut-out person over the known background (nearly lossless H.264)."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps)
@@ -439,7 +453,7 @@ def make_person_clip(path: Path, *, frames: int = 25, size: tuple[int, int] = (6
         video.pix_fmt = "yuv420p"
         video.options = {"crf": "12", "preset": "ultrafast", "threads": "1"}
         for n in range(frames):
-            frame = av.VideoFrame.from_ndarray(person_frame(n, size, step=step)[0], format="rgb24")
+            frame = av.VideoFrame.from_ndarray(person_frame(n, size, step=step, pan=pan)[0], format="rgb24")
             frame.pts, frame.time_base = n, Fraction(1, fps)
             for packet in video.encode(frame):
                 out.mux(packet)

@@ -11,7 +11,7 @@ import pytest
 
 from editor.engines.base import EditRequest, EngineError
 from editor.engines.local import people, pipeline
-from tests.media_factory import make_clip, make_person_clip, person_background, person_frame, read_frames
+from tests.media_factory import make_clip, make_person_clip, person_backdrop, person_background, person_frame, read_frames
 
 SIZE = (640, 360)
 FRAMES = 25
@@ -145,3 +145,91 @@ def test_replacing_the_background_without_a_reference_is_refused_before_any_work
     with pytest.raises(EngineError) as caught:
         _run(clip, tmp_path, "replace the background")
     assert caught.value.code == "reference_missing"
+
+
+# Removing the person: the background behind them is known, so what fills the hole can be checked.
+
+
+def _share_in_note(notes: list[str]) -> float:
+    note = next(n for n in notes if n.startswith("Person removed"))
+    if "everything behind them showed" in note:
+        return 0.0
+    return float(note.split("Person removed: ", 1)[1].split("%", 1)[0]) / 100
+
+
+def _after_removal(out: Path, behind) -> list[tuple[float, float]]:
+    """For each frame: how far the result is from the true background inside where the person was,
+    and outside (levels, mean over RGB)."""
+    errors = []
+    for n, picture in enumerate(read_frames(out)):
+        alpha = person_frame(n, SIZE, step=STEP, pan=PAN if behind is person_backdrop else 0)[1]
+        truth = behind(n)
+        inside = alpha > 0.5
+        outside = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((31, 31), np.uint8)) == 0
+        diff = np.abs(picture.astype(float) - truth)
+        errors.append((float(diff[inside].mean()), float(diff[outside].mean())))
+    return errors
+
+
+STEP, PAN = 8, 5
+
+
+def test_a_walking_person_is_removed_and_the_background_they_hid_comes_back(tmp_path):
+    clip = make_person_clip(tmp_path / "walk.mp4", frames=40, size=SIZE, step=STEP)
+    result, out = _run(clip, tmp_path, "remove the person")
+    assert "person removed" in result.summary
+    errors = _after_removal(out, lambda n: person_background(SIZE).astype(float))
+    # The person stood out from the background by tens of levels; the background came back.
+    before = [float(np.abs(f.astype(float) - person_background(SIZE))[person_frame(n, SIZE, step=STEP)[1] > 0.5].mean()) for n, f in enumerate(read_frames(clip))]
+    assert min(before) > 30
+    assert max(inside for inside, _ in errors) < 8
+    assert max(outside for _, outside in errors) < 3
+    # The person walks 8 px a frame until the frame's edge stops them: part of what they cover at
+    # the end is covered in every frame, and the note says how much of them that was.
+    always = np.logical_and.reduce([person_frame(n, SIZE, step=STEP)[1] > 0.5 for n in range(40)])
+    share = always.sum() / np.mean([(person_frame(n, SIZE, step=STEP)[1] > 0.5).sum() for n in range(40)])
+    assert 0 < share < 0.2
+    assert abs(_share_in_note(result.notes) - share) < 0.1
+
+
+def test_a_panning_camera_shows_what_a_still_person_hides(tmp_path):
+    clip = make_person_clip(tmp_path / "pan.mp4", frames=40, size=SIZE, step=0, pan=PAN)
+    result, out = _run(clip, tmp_path, "remove the person")
+    errors = _after_removal(out, lambda n: person_backdrop(n, SIZE, PAN).astype(float))
+    assert max(inside for inside, _ in errors[5:-5]) < 10
+    assert max(outside for _, outside in errors) < 3
+    assert _share_in_note(result.notes) < 0.25
+
+
+def test_a_person_who_never_moves_is_painted_out_and_the_note_says_so(tmp_path):
+    clip = make_person_clip(tmp_path / "still.mp4", frames=15, size=SIZE, step=0)
+    result, out = _run(clip, tmp_path, "get rid of the man")
+    assert _share_in_note(result.notes) > 0.9
+    assert "painted in from around it" in " ".join(result.notes)
+    frames = list(read_frames(out))
+    alpha = person_frame(0, SIZE, step=0)[1] > 0.5
+    source = list(read_frames(clip))[7].astype(float)
+    # Not the person any more: far from them, nearer the background they hid.
+    assert np.abs(frames[7].astype(float) - source)[alpha].mean() > 20
+    assert np.abs(frames[7].astype(float) - person_background(SIZE))[alpha].mean() < np.abs(source - person_background(SIZE))[alpha].mean() / 2
+
+
+def test_removing_a_person_needs_no_mask_and_a_painted_mask_still_means_that_region():
+    from editor.engines.local.plan import make_plan
+
+    plan = make_plan("remove the person, golden hour", ratio="640:360", seed=1, has_reference=False)
+    assert plan.op("people").params["effect"] == "remove_person" and plan.op("remove") is None
+    assert "golden" in plan.summary()
+    masked = make_plan("remove the person", ratio="640:360", seed=1, has_reference=False, has_mask=True)
+    assert masked.op("remove") is not None and masked.op("people") is None
+    with pytest.raises(EngineError) as caught:
+        make_plan("remove the boom mic", ratio="640:360", seed=1, has_reference=False)
+    assert caught.value.code == "mask_missing"
+
+
+def test_removing_a_person_from_a_clip_without_one_is_refused(tmp_path):
+    empty = make_clip(tmp_path / "empty.mp4", seconds=0.4, size=SIZE)
+    with pytest.raises(EngineError) as caught:
+        _run(empty, tmp_path, "remove the person")
+    assert caught.value.code == "no_person"
+    assert not (tmp_path / "out.mp4").exists()

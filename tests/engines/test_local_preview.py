@@ -63,6 +63,14 @@ def test_a_people_edit_previews_on_the_frame(tmp_path):
     assert "People: found on this frame." in shown.notes
 
 
+def test_removing_a_person_is_said_not_shown_and_the_rest_of_the_plan_is(tmp_path):
+    clip = make_person_clip(tmp_path / "person.mp4", frames=10, size=(640, 360))
+    plain = preview.preview(EditRequest(clip, tmp_path / "x.mp4", "warmer", "640:360", 1), 0.2)
+    shown = preview.preview(EditRequest(clip, tmp_path / "x.mp4", "remove the person, warmer", "640:360", 1), 0.2)
+    assert any("Removing a person" in note for note in shown.notes)
+    assert _psnr(shown.picture, plain.picture) > 40
+
+
 def test_what_the_preview_cannot_show_is_said_and_refusals_are_the_renders(scene, tmp_path):
     shown = preview.preview(EditRequest(scene, tmp_path / "x.mp4", "remove the logo, warmer", "640:360", 1), 0.5, has_mask=True)
     assert any("Removal" in note for note in shown.notes)

@@ -2,7 +2,7 @@
 
 The same pieces as a render, on one frame: the timeline picks the source frame that time shows, the
 people edit and the style work on it, the camera frames it as it would be framed at that time
-(following the subject found on that frame), the relight and the grade (the same 3D LUT, through
+(following the clip's subject track, the one the render uses), the relight and the grade (the same 3D LUT, through
 libavfilter) and the finish follow, and the grain of that frame is laid on. What needs other frames
 is left out and said: removal fills from other frames, and a slow-motion in-between is shown as
 its nearer source frame. People masks come from the clip's cache when an edit made them.
@@ -22,7 +22,6 @@ import av
 import av.filter
 import cv2
 import numpy as np
-from PIL import Image
 
 from editor.constants import ratio_size
 from editor.engines.base import EditRequest, EngineError
@@ -104,8 +103,11 @@ def _source_frame(path: Path, info, index: int):
 
 
 def _people(request: EditRequest, info, index: int, rgb: np.ndarray, op, notes: list[str]) -> np.ndarray:
+    if op.params["effect"] in people.CLIP_EFFECTS:
+        notes.append("Removing a person fills from other frames, so it shows only in the edit itself.")
+        return rgb
     cache = request.cache_file("people")
-    cached = people._read_cache(cache, info.count) if cache is not None and cache.is_file() else None
+    cached = people.read_cache(cache, info.count) if cache is not None and cache.is_file() else None
     if cached is not None:
         found = cached
     else:
@@ -113,13 +115,12 @@ def _people(request: EditRequest, info, index: int, rgb: np.ndarray, op, notes: 
         coarse = people.segment(small)
         mask = np.rint(coarse * 255).astype(np.uint8)[None]
         faces = len(people.faces_of_people(rgb, coarse))
-        found = people.People(mask, people._found(mask, faces))
+        found = people.People(mask, people.count_people(mask, faces))
         index = 0
     if not found.found.people:
         raise EngineError("no_person", f"The engine found no person on this frame, so it cannot do “{op.label}”.")
     notes.append(f"People: {found.found.describe()}." if cached is not None else "People: found on this frame.")
-    background = np.asarray(Image.open(request.references[0]).convert("RGB")) if op.params["effect"] == "replace_background" else None
-    effect = people.Effect(op.params["effect"], op.params["amount"], rgb.shape[1], rgb.shape[0], background)
+    effect = people.effect_for(op.params["effect"], op.params["amount"], rgb.shape[1], rgb.shape[0], request.references)
     return effect.apply(rgb, found.mask(index, rgb))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from PIL import Image
 
 from editor.engines.base import EngineError
 
@@ -209,7 +210,7 @@ def guided_upsample(coarse: np.ndarray, guide_rgb: np.ndarray, *, radius: int, e
 def analyse(path: Path, count: int, progress: Callable[[float], None], *, cache: Path | None = None) -> People:
     """Segment every frame of the video at path (count frames), or read the masks from the cache."""
     if cache is not None and cache.is_file():
-        cached = _read_cache(cache, count)
+        cached = read_cache(cache, count)
         if cached is not None:
             cache.touch()  # used now: the sweep removes what is not used
             progress(1.0)
@@ -242,13 +243,13 @@ def analyse(path: Path, count: int, progress: Callable[[float], None], *, cache:
             n += 1
             progress(n / max(1, count))
     masks = masks[: max(1, n)]
-    people = People(masks, _found(masks, face_count))
+    people = People(masks, count_people(masks, face_count))
     if cache is not None:
         _write_cache(cache, people)
     return people
 
 
-def _found(masks: np.ndarray, face_count: int) -> Found:
+def count_people(masks: np.ndarray, face_count: int) -> Found:
     """How many people, in what share of the frames. A person-shaped region with no face anywhere in
     the clip (a cup, a statue seen from behind) is not counted: the model is made for people."""
     area = MODEL_W * MODEL_H
@@ -273,7 +274,7 @@ def _write_cache(path: Path, people: People) -> None:
     partial.replace(path)
 
 
-def _read_cache(path: Path, count: int) -> People | None:
+def read_cache(path: Path, count: int) -> People | None:
     """The cached masks, or None when the file is damaged, of another version, or of another length."""
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -380,6 +381,23 @@ class Effect:
 
 
 EFFECTS = ("blur_background", "colour_pop", "darken_background", "light_person", "replace_background")
+# Edits that need the whole clip, not one frame (PersonRemover).
+CLIP_EFFECTS = ("remove_person",)
+
+
+def load_background(path: Path) -> np.ndarray:
+    """A reference image (the new background) as RGB."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except OSError:
+        raise EngineError("bad_reference", "The reference image could not be read.") from None
+
+
+def effect_for(name: str, amount: float, width: int, height: int, references) -> Effect:
+    """The one-frame Effect for a people op, with its new background when it replaces one."""
+    background = load_background(references[0]) if name == "replace_background" and references else None
+    return Effect(name, amount, width, height, background)
 
 
 def _over(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -394,3 +412,154 @@ def fill(image: np.ndarray, width: int, height: int) -> np.ndarray:
     resized = cv2.resize(image, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
     return resized[top : top + height, left : left + width]
+
+
+# ---------------------------------------------------------------- removing a person
+
+
+class PersonRemover:
+    """Remove the people from every frame: what other frames show behind them fills the hole.
+
+    The camera's overall motion is measured between neighbouring frames (phase correlation on small
+    greys, the people greyed out), so every frame has a place on one canvas the size of everything
+    the camera saw. Before the render, `learn` is shown every frame small (its place on the canvas),
+    then `look` every frame at the working size: it keeps, for each canvas pixel, the first
+    background seen there. While rendering, `clean` keeps the last background seen
+    at each pixel; a hole is filled from it (the nearest earlier frame that showed the spot), then
+    from the first sighting (the nearest later frame), and what no frame ever showed is inpainted
+    from around it and counted: `unfilled_share` says how much of the people it was.
+
+    Memory: two canvases of 8-bit RGB and their masks, about 6 MB at 720p with a still camera.
+    """
+
+    # Grow the person's mask by this much of the frame's short side: the soft edge, hair and a
+    # contact shadow go with them.
+    GROW = 0.02
+    FEATHER = 0.006
+    # A canvas larger than this many frames' area would be a long pan: positions are clamped to it.
+    MAX_CANVAS = 4
+
+    def __init__(self, found: People, width: int, height: int, count: int):
+        self.found = found
+        self.width, self.height = width, height
+        self.count = count
+        grow = max(2, round(self.GROW * min(width, height)))
+        self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        self.feather = max(1.0, self.FEATHER * min(width, height))
+        self.positions: dict[int, tuple[int, int]] = {}
+        self._previous: np.ndarray | None = None
+        self._track = (0.0, 0.0)
+        self.first: np.ndarray | None = None
+        self.first_seen: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+        self.last_seen: np.ndarray | None = None
+        self.hole_pixels = 0
+        self.unfilled_pixels = 0
+
+    def hole(self, index: int, rgb: np.ndarray) -> np.ndarray:
+        """Where frame `index` shows a person, grown (bool, the frame's size)."""
+        mask = self.found.mask(index, rgb) > 0.25
+        return cv2.dilate(mask.view(np.uint8), self.kernel) > 0
+
+    def learn(self, index: int, grey: np.ndarray) -> None:
+        """Where source frame `index` sits on the canvas, from its grey at the model's size (frames in
+        order): the camera's motion since the last one, measured with the people greyed out."""
+        grey = grey.astype(np.float32)
+        person = self.found.masks[min(index, len(self.found.masks) - 1)] > 64
+        if person.any() and not person.all():
+            grey[cv2.dilate(person.view(np.uint8), np.ones((5, 5), np.uint8)) > 0] = grey[~person].mean()
+        if self._previous is not None:
+            dx, dy = _global_shift(self._previous, grey)
+            # The picture moved by (dx, dy): the camera moved the other way over the canvas.
+            self._track = (self._track[0] - dx * self.width / MODEL_W, self._track[1] - dy * self.height / MODEL_H)
+        self._previous = grey
+        self.positions[index] = (round(self._track[0]), round(self._track[1]))
+
+    def lay_out(self) -> None:
+        """Make the canvas once every frame's place is known."""
+        xs = [x for x, _ in self.positions.values()] or [0]
+        ys = [y for _, y in self.positions.values()] or [0]
+        self.origin = (min(xs), min(ys))
+        self.span = (min(max(xs) - min(xs), (self.MAX_CANVAS - 1) * self.width), min(max(ys) - min(ys), (self.MAX_CANVAS - 1) * self.height))
+        size = (self.height + self.span[1], self.width + self.span[0])
+        self.first = np.zeros((*size, 3), np.uint8)
+        self.first_seen = np.zeros(size, bool)
+        self.last = np.zeros((*size, 3), np.uint8)
+        self.last_seen = np.zeros(size, bool)
+
+    def look(self, index: int, rgb: np.ndarray) -> None:
+        """Keep what source frame `index` (RGB at the working size) is first to show of the background."""
+        hole = self.hole(index, rgb)
+        rows, cols = self._place(index)
+        first, first_seen = self.first[rows, cols], self.first_seen[rows, cols]
+        new = ~hole & ~first_seen
+        first[new] = rgb[new]
+        first_seen |= new
+
+    def _place(self, index: int) -> tuple[slice, slice]:
+        x, y = self.positions.get(index, (0, 0))
+        x = min(max(0, x - self.origin[0]), self.span[0])
+        y = min(max(0, y - self.origin[1]), self.span[1])
+        return slice(y, y + self.height), slice(x, x + self.width)
+
+    def clean(self, index: int, rgb: np.ndarray) -> np.ndarray:
+        """Frame `index` without its people (frames come in the order the result shows them)."""
+        hole = self.hole(index, rgb)
+        rows, cols = self._place(index)
+        last, last_seen = self.last[rows, cols], self.last_seen[rows, cols]
+        # This frame's background is now the last seen there.
+        shows = ~hole
+        last[shows] = rgb[shows]
+        last_seen |= shows
+        if not hole.any():
+            return rgb
+        fill = np.where(last_seen[..., None], last, self.first[rows, cols])
+        known = last_seen | self.first_seen[rows, cols]
+        need = hole & ~known
+        self.hole_pixels += int(np.count_nonzero(hole))
+        if need.any():
+            self.unfilled_pixels += int(np.count_nonzero(need))
+            fill = inpaint(fill, need)
+        alpha = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), self.feather)
+        return _over(np.ascontiguousarray(fill), rgb, alpha)
+
+    @property
+    def unfilled_share(self) -> float:
+        return self.unfilled_pixels / self.hole_pixels if self.hole_pixels else 0.0
+
+    def describe(self) -> str:
+        share = self.unfilled_share
+        if share < 0.005:
+            return "Person removed: everything behind them showed in other frames."
+        return (
+            f"Person removed: {share:.0%} of what they covered never showed in any frame and was painted in "
+            "from around it (it may look smeared there)."
+        )
+
+
+def _global_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
+    return float(dx), float(dy)
+
+
+INPAINT_SIZE = 96  # pixels across: a larger hole is inpainted smaller and enlarged
+
+
+def inpaint(picture: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """Fill `need` from around it (OpenCV's Telea method); a large hole is inpainted smaller (it
+    smooths a large hole anyway) and only its pixels are taken from the enlarged result."""
+    ys, xs = np.nonzero(need)
+    span = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+    factor = max(1, min(8, -(-span // INPAINT_SIZE)))
+    mask = need.astype(np.uint8) * 255
+    if factor == 1:
+        return cv2.inpaint(picture, mask, 5, cv2.INPAINT_TELEA)
+    h, w = need.shape
+    size = (max(8, w // factor), max(8, h // factor))
+    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    small_need = cv2.dilate(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
+    filled = cv2.resize(cv2.inpaint(small, small_need, 3, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+    out = picture.copy()
+    out[need] = filled[need]
+    return out

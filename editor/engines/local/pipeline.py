@@ -144,10 +144,12 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
     crops = crops_source(info, width, height)
     wants_subject = follows_subject(plan, info, width, height)
     people_op = plan.op("people")
+    removes_people = people_op is not None and people_op.params["effect"] in people.CLIP_EFFECTS
     stages = _Progress(
-        progress, [0.1 if plan.op("match_reference") else 0.0, 0.15 if wants_subject else 0.0, 0.25 if people_op else 0.0, 1.0]
+        progress,
+        [0.1 if plan.op("match_reference") else 0.0, 0.15 if wants_subject else 0.0, 0.25 if people_op else 0.0, 0.4 if removes_people else 0.0, 1.0],
     )
-    stats_progress, subject_progress, people_progress, render_progress = stages.next(), stages.next(), stages.next(), stages.next()
+    stats_progress, subject_progress, people_progress, prepare_progress, render_progress = (stages.next() for _ in range(5))
 
     reference_stats = clip_stats = None
     if plan.op("match_reference"):
@@ -169,8 +171,7 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
                 f"The engine found no person in this clip, so it cannot do “{people_op.label}”: its people edits need one in the picture.",
             )
         notes.append(f"People: {found.found.describe()}.")
-        background = np.asarray(Image.open(request.references[0]).convert("RGB")) if people_op.params["effect"] == "replace_background" else None
-        effect = (found, people_op.params["effect"], people_op.params["amount"], background)
+        effect = (found, people_op.params["effect"], people_op.params["amount"], request.references, prepare_progress)
     if track is not None and crops and plan.reframe == "subject":
         notes.append(f"Reframed to {request.ratio} following the {track.kind}.")
     camera = Camera(
@@ -203,7 +204,7 @@ def _render(request: EditRequest, plan: EditPlan, tmp: Path, dest: Path, progres
         reader = source.FrameReader(info, frame_threads=info.width * info.height > RENDER_FRAME_THREADS_ABOVE)
         try:
             if numpy_path:
-                _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress, effect)
+                notes += _render_numpy(request, plan, info, line, camera, relight, track, reader, lut_path, encoder, render_progress, effect)
             else:
                 _render_direct(plan, info, line, reader, width, height, lut_path, encoder, render_progress)
             encoder.finish()
@@ -483,7 +484,29 @@ class _WorkFrames:
         return self.clean_cache[index]
 
 
-def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, track, reader, lut_path, encoder: _Encoder, progress, effect=None) -> None:
+def _learn_people(remover: people.PersonRemover, info: source.SourceInfo, work_size: tuple[int, int], progress: ProgressFn) -> None:
+    """Show the person remover every source frame before the render: small, for the camera's motion
+    (its place on the canvas), then at the working size, for the background each frame shows."""
+    reader = source.FrameReader(info)
+    try:
+        for index, frame in reader.frames(list(range(info.count))):
+            grey = frame.reformat(width=people.MODEL_W, height=people.MODEL_H, format="gray", interpolation="AREA").to_ndarray()
+            remover.learn(index, grey)
+            progress(0.2 * (index + 1) / info.count)
+    finally:
+        reader.close()
+    remover.lay_out()
+    frames = _WorkFrames(source.FrameReader(info), info, work_size)
+    try:
+        for index in range(info.count):
+            remover.look(index, frames.get(index))
+            progress(0.2 + 0.8 * (index + 1) / info.count)
+    finally:
+        frames.reader.close()
+
+
+def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, track, reader, lut_path, encoder: _Encoder, progress, effect=None) -> list[str]:
+    """Render through numpy; return notes on what was done (a person removal's)."""
     width, height = camera.out_w, camera.out_h
     total = len(line.positions)
     windows = []
@@ -502,10 +525,16 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     frames = _WorkFrames(reader, info, work_size, planar=planar)
     # People edits work on source frames at the working size, before the camera moves them.
     apply_people = None
+    remover = None
     if effect is not None:
-        found, name, amount, background = effect
-        edit = people.Effect(name, amount, work_size[0], work_size[1], background)
-        apply_people = lambda index, rgb: edit.apply(rgb, found.mask(index, rgb))  # noqa: E731
+        found, name, amount, references, prepare = effect
+        if name == "remove_person":
+            remover = people.PersonRemover(found, work_size[0], work_size[1], info.count)
+            _learn_people(remover, info, work_size, prepare)
+            apply_people = remover.clean
+        else:
+            edit = people.effect_for(name, amount, work_size[0], work_size[1], references)
+            apply_people = lambda index, rgb: edit.apply(rgb, found.mask(index, rgb))  # noqa: E731
     if plan.op("remove"):
         frames.remover = Remover(request.mask_path, work_size[0], work_size[1], info.count, frames.planes, info.colorspace)
         frames.keep = REMOVAL_CACHE
@@ -543,6 +572,7 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     finally:
         if frames.remover is not None:
             frames.remover.close()
+    return [remover.describe()] if remover is not None else []
 
 
 def _spot(camera: Camera, window, track, position: float) -> tuple[float, float, float] | None:

@@ -328,6 +328,8 @@ def _colour(b: _Builder) -> None:
 
 def _people(b: _Builder, has_reference: bool) -> None:
     """People edits (one a prompt): the first phrase the prompt uses wins."""
+    if b.has_op("people"):
+        return
     hits = [(at, key, clause) for key, (_, words) in v.PEOPLE_EFFECTS.items() for at, clause in [_hit_at(b, words)] if at >= 0]
     if not hits:
         return
@@ -391,6 +393,10 @@ def _keyword_ops(text: str, seed: int, *, has_reference: bool, has_mask: bool) -
     if removal_at >= 0:
         # "remove the sunset glare": the rest of a removal's clause names the object, not an edit.
         start, end = _clause_span(b.text, removal_at)
+        if not has_mask and _first(b.text[start:end], v.PERSON_WORDS) >= 0:
+            # "remove the person" with nothing painted: the people masks say what to remove.
+            b.add("people", {"effect": "remove_person", "amount": 1.0}, v.PERSON_REMOVAL_LABEL)
+            removal_at = -1
         b.text = b.text[:start] + " " * (end - start) + b.text[end:]
     _people(b, has_reference)
     _style(b, has_reference)

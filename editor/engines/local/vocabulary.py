@@ -122,6 +122,16 @@ PEOPLE_EFFECTS = {
     ),
 }
 
+# What a removal clause names when it means the people in the shot ("remove the person", "erase the
+# man on the left"): without a painted mask, the people masks say what to remove.
+PERSON_WORDS = (
+    "person", "people", "persons", "man", "woman", "men", "women", "guy", "girl", "boy", "kid", "child", "children",
+    "him", "her", "them", "someone", "somebody", "everyone", "everybody", "actor", "actress", "passer-by", "passerby",
+    "passers-by", "pedestrian", "pedestrians", "bystander", "bystanders", "crowd", "figure", "subject", "human", "humans",
+    "photobomber", "tourist", "tourists", "extra", "extras",
+)
+PERSON_REMOVAL_LABEL = "person removed"
+
 # Stylised looks from classical filters (stylise.py). "Like a van gogh" is painterly, and takes the
 # colours of a ticked reference image too.
 STYLES = {
