@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -81,14 +82,18 @@ def preview(request: EditRequest, seconds: float, *, has_mask: bool = False) -> 
 # another look) does not decode from the last keyframe again. At 1080p a frame is about 6 MB.
 _FRAMES: OrderedDict[tuple, tuple] = OrderedDict()
 FRAMES_KEPT = 4
+# A threaded web server previews on several threads at once: the caches change under a lock (the
+# decoding and the file writing happen outside it).
+_LOCK = threading.Lock()
 
 
 def _source_frame(path: Path, info, index: int):
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns, index)
-    if key in _FRAMES:
-        _FRAMES.move_to_end(key)
-        return _FRAMES[key]
+    with _LOCK:
+        if key in _FRAMES:
+            _FRAMES.move_to_end(key)
+            return _FRAMES[key]
     reader = source.FrameReader(info)
     try:
         frame = next(iter(reader.frames([index])))[1]
@@ -96,9 +101,10 @@ def _source_frame(path: Path, info, index: int):
         reader.close()
     rgb = frame.reformat(format="rgb24", src_colorspace=info.colorspace, interpolation=yuv.Interpolation.BILINEAR | yuv.EXACT).to_ndarray()
     rgb.flags.writeable = False
-    _FRAMES[key] = (frame, rgb)
-    while len(_FRAMES) > FRAMES_KEPT:
-        _FRAMES.popitem(last=False)
+    with _LOCK:
+        _FRAMES[key] = (frame, rgb)
+        while len(_FRAMES) > FRAMES_KEPT:
+            _FRAMES.popitem(last=False)
     return frame, rgb
 
 
@@ -133,17 +139,24 @@ def _cube(table: np.ndarray | None) -> Path | None:
     if table is None:
         return None
     key = hashlib.sha256(np.ascontiguousarray(table).tobytes()).hexdigest()
-    path = _CUBES.get(key)
-    if path is not None and path.is_file():
-        _CUBES.move_to_end(key)
-        return path
+    with _LOCK:
+        path = _CUBES.get(key)
+        if path is not None and path.is_file():
+            _CUBES.move_to_end(key)
+            return path
     folder = Path(tempfile.gettempdir()) / f"aleph-preview-cubes-{os.getpid()}"
     folder.mkdir(exist_ok=True)
     path = folder / f"{key[:24]}.cube"
-    color.write_cube(table, path)
-    _CUBES[key] = path
-    while len(_CUBES) > CUBES_KEPT:
-        _, old = _CUBES.popitem(last=False)
+    # Written beside its name and moved into place: a thread reading the same grade never sees half a file.
+    partial = path.with_name(f"{path.name}.{threading.get_ident()}.partial")
+    color.write_cube(table, partial)
+    partial.replace(path)
+    with _LOCK:
+        _CUBES[key] = path
+        gone = []
+        while len(_CUBES) > CUBES_KEPT:
+            gone.append(_CUBES.popitem(last=False)[1])
+    for old in gone:
         old.unlink(missing_ok=True)
     return path
 

@@ -28,7 +28,7 @@ CAPABILITIES = (
     "Time: slow motion (optical-flow frames), speed up, reverse, boomerang, freeze frame. "
     "Remove what you paint on the mask. "
     "People: blur the background, replace the background with the reference, black and white except the "
-    "person, darken the background, relight the person. "
+    "person, darken the background, relight the person, remove the person. "
     "Styles: painterly, oil painting, watercolour, pencil sketch, cartoon. "
     "Next shot: extend the clip by 1–5 s with a continued camera move, a hold or a boomerang. "
     "Finish: film grain, sharpen, soften. "

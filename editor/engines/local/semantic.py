@@ -75,6 +75,7 @@ DESCRIPTIONS: tuple[tuple[str, str], ...] = (
     ("keep only the person in colour, everything else grey", "black and white except the person"),
     ("make the surroundings darker so the person stands out", "darken the background"),
     ("put more light on the person's face", "relight the person"),
+    ("an empty scene with nobody in it, take the passer-by out of the shot", "remove the person"),
 )
 
 # What a refusal suggests: the closest of these (canonical prompts that need nothing but the clip).
