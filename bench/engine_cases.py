@@ -397,6 +397,7 @@ CASES: tuple[Case, ...] = (
     Case(REFERENCE, "match the reference", "match the reference", ("match_reference",), lut_chain, reference=True, long=True),
     Case(REFRAME, "reframe 960:960 (subject)", "reframe to square", (), reframe_chain, ratio="960:960", long=True),
     Case(REFRAME, "reframe 720:1280 (centre crop)", "centre crop to vertical", (), reframe_chain, ratio="720:1280"),
+    Case(REFRAME, "reframe 720:1280 (subject)", "reframe to vertical", (), reframe_chain, ratio="720:1280", long=True),
     Case(CAMERA, "zoom in", "zoom in", ("zoom",), zoom_chain, long=True),
     Case(CAMERA, "push in", "push in", ("push",), zoom_chain),
     Case(CAMERA, "pan right", "pan right", ("pan",), move_chain),
