@@ -68,6 +68,15 @@ bench-engine: install
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; fi; }
 	$(PY) bench/engine.py
 
+# People edits, styles and the preview on one frame; what the reframe's subject track costs.
+.PHONY: bench-people
+bench-people: install
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "Installing Debian's ffmpeg for the benchmark's 30 s clip"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; fi; }
+	$(PY) bench/people.py
+
 # SHA-256 of every engine bench case's output, to show that a change leaves the outputs byte-identical.
 .PHONY: bench-fingerprints
 bench-fingerprints: install

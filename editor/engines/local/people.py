@@ -429,7 +429,9 @@ class PersonRemover:
     from the first sighting (the nearest later frame), and what no frame ever showed is inpainted
     from around it and counted: `unfilled_share` says how much of the people it was.
 
-    Memory: two canvases of 8-bit RGB and their masks, about 6 MB at 720p with a still camera.
+    Masks are the model's, grown at its size and enlarged (cheap: the hole is grown by far more than
+    refining its edge would move it), and only the hole's box is filled. Memory: two canvases of
+    8-bit RGB and their masks, about 6 MB at 720p with a still camera.
     """
 
     # Grow the person's mask by this much of the frame's short side: the soft edge, hair and a
@@ -443,9 +445,12 @@ class PersonRemover:
         self.found = found
         self.width, self.height = width, height
         self.count = count
-        grow = max(2, round(self.GROW * min(width, height)))
+        # The hole is made at the model's size (dilated there, then enlarged): it is grown far beyond
+        # what refining the edge at full size would move.
+        grow = max(1, round(self.GROW * MODEL_H))
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
         self.feather = max(1.0, self.FEATHER * min(width, height))
+        self.margin = int(3 * self.feather) + 2
         self.positions: dict[int, tuple[int, int]] = {}
         self._previous: np.ndarray | None = None
         self._track = (0.0, 0.0)
@@ -456,10 +461,10 @@ class PersonRemover:
         self.hole_pixels = 0
         self.unfilled_pixels = 0
 
-    def hole(self, index: int, rgb: np.ndarray) -> np.ndarray:
-        """Where frame `index` shows a person, grown (bool, the frame's size)."""
-        mask = self.found.mask(index, rgb) > 0.25
-        return cv2.dilate(mask.view(np.uint8), self.kernel) > 0
+    def hole(self, index: int) -> np.ndarray:
+        """Where frame `index` shows a person, grown (uint8 0/1, the working size)."""
+        coarse = cv2.dilate((self.found.masks[min(index, len(self.found.masks) - 1)] > 64).view(np.uint8), self.kernel)
+        return (cv2.resize(coarse * 255, (self.width, self.height), interpolation=cv2.INTER_LINEAR) > 127).view(np.uint8)
 
     def learn(self, index: int, grey: np.ndarray) -> None:
         """Where source frame `index` sits on the canvas, from its grey at the model's size (frames in
@@ -483,18 +488,23 @@ class PersonRemover:
         self.span = (min(max(xs) - min(xs), (self.MAX_CANVAS - 1) * self.width), min(max(ys) - min(ys), (self.MAX_CANVAS - 1) * self.height))
         size = (self.height + self.span[1], self.width + self.span[0])
         self.first = np.zeros((*size, 3), np.uint8)
-        self.first_seen = np.zeros(size, bool)
+        self.first_seen = np.zeros(size, np.uint8)
         self.last = np.zeros((*size, 3), np.uint8)
-        self.last_seen = np.zeros(size, bool)
+        self.last_seen = np.zeros(size, np.uint8)
+
+    def wants(self, index: int) -> bool:
+        """Whether frame `index` could show background the canvas has not seen yet (else `look` need
+        not see it)."""
+        rows, cols = self._place(index)
+        return not self.first_seen[rows, cols].all()
 
     def look(self, index: int, rgb: np.ndarray) -> None:
         """Keep what source frame `index` (RGB at the working size) is first to show of the background."""
-        hole = self.hole(index, rgb)
         rows, cols = self._place(index)
         first, first_seen = self.first[rows, cols], self.first_seen[rows, cols]
-        new = ~hole & ~first_seen
-        first[new] = rgb[new]
-        first_seen |= new
+        new = cv2.bitwise_and(1 - self.hole(index), 1 - first_seen)
+        cv2.copyTo(rgb, new, first)
+        cv2.bitwise_or(first_seen, new, first_seen)
 
     def _place(self, index: int) -> tuple[slice, slice]:
         x, y = self.positions.get(index, (0, 0))
@@ -504,24 +514,34 @@ class PersonRemover:
 
     def clean(self, index: int, rgb: np.ndarray) -> np.ndarray:
         """Frame `index` without its people (frames come in the order the result shows them)."""
-        hole = self.hole(index, rgb)
+        hole = self.hole(index)
         rows, cols = self._place(index)
         last, last_seen = self.last[rows, cols], self.last_seen[rows, cols]
         # This frame's background is now the last seen there.
-        shows = ~hole
-        last[shows] = rgb[shows]
-        last_seen |= shows
-        if not hole.any():
+        shows = 1 - hole
+        cv2.copyTo(rgb, shows, last)
+        cv2.bitwise_or(last_seen, shows, last_seen)
+        box = cv2.boundingRect(hole)
+        if box[2] == 0:
             return rgb
-        fill = np.where(last_seen[..., None], last, self.first[rows, cols])
-        known = last_seen | self.first_seen[rows, cols]
-        need = hole & ~known
-        self.hole_pixels += int(np.count_nonzero(hole))
-        if need.any():
-            self.unfilled_pixels += int(np.count_nonzero(need))
-            fill = inpaint(fill, need)
-        alpha = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), self.feather)
-        return _over(np.ascontiguousarray(fill), rgb, alpha)
+        # Only the hole's box (and the feather around it) is filled.
+        x, y, w, h = box
+        x0, y0 = max(0, x - self.margin), max(0, y - self.margin)
+        x1, y1 = min(self.width, x + w + self.margin), min(self.height, y + h + self.margin)
+        inside = (slice(y0, y1), slice(x0, x1))
+        fill = self.first[rows, cols][inside].copy()
+        cv2.copyTo(last[inside], last_seen[inside], fill)
+        hole_box = hole[inside]
+        need = cv2.bitwise_and(hole_box, 1 - cv2.bitwise_or(last_seen[inside], self.first_seen[rows, cols][inside]))
+        self.hole_pixels += cv2.countNonZero(hole_box)
+        missing = cv2.countNonZero(need)
+        if missing:
+            self.unfilled_pixels += missing
+            fill = inpaint(fill, need.astype(bool))
+        alpha = cv2.GaussianBlur(hole_box.astype(np.float32), (0, 0), self.feather)
+        out = rgb.copy()
+        out[inside] = _over(fill, rgb[inside], alpha)
+        return out
 
     @property
     def unfilled_share(self) -> float:

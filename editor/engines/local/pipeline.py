@@ -499,7 +499,8 @@ def _learn_people(remover: people.PersonRemover, info: source.SourceInfo, work_s
     frames = _WorkFrames(source.FrameReader(info), info, work_size)
     try:
         for index in range(info.count):
-            remover.look(index, frames.get(index))
+            if remover.wants(index):
+                remover.look(index, frames.get(index))
             progress(0.2 + 0.8 * (index + 1) / info.count)
     finally:
         frames.reader.close()

@@ -16,11 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from editor.engines.base import EngineError
 from editor.engines.local import people, source
 
 DETECT_WIDTH = 400
-# The Haar cascades scan every scale of the whole picture, the costliest part of a track: they look
-# at the sample made smaller (a face or a cat's face the subject of a shot stays tens of pixels
+# The cat-face Haar cascade scans every scale of the whole picture, the costliest part of a track:
+# it looks at the sample made smaller (a cat's face the subject of a shot stays tens of pixels
 # tall) and in coarser scale steps. BlazeFace, which goes first, looks at the whole sample.
 HAAR_WIDTH = 224
 HAAR_SCALE_STEP = 1.15
@@ -84,15 +85,6 @@ def _haar_size(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, (HAAR_WIDTH, max(2, round(h * HAAR_WIDTH / w))), interpolation=cv2.INTER_AREA)
 
 
-def detect_faces(gray: np.ndarray) -> Detection | None:
-    """Return the largest human face in a greyscale image."""
-    small = _haar_size(gray)
-    boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        small, scaleFactor=HAAR_SCALE_STEP, minNeighbors=5, minSize=(16, 16)
-    )
-    return _largest(boxes, small.shape[1], small.shape[0])
-
-
 def detect_cat_faces(gray: np.ndarray) -> Detection | None:
     """Return the largest cat face in a greyscale image."""
     small = _haar_size(gray)
@@ -148,7 +140,9 @@ def detect_faces_dnn(gray: np.ndarray) -> Detection | None:
     return Detection(x + w / 2, y + h / 2, h)
 
 
-DETECTORS = (("face", detect_faces_dnn), ("face", detect_faces), ("cat face", detect_cat_faces), ("person", detect_people))
+# BlazeFace finds frontal and turned faces down to the size the frontal-face Haar cascade found at
+# this sampling, so that cascade is not run after it.
+DETECTORS = (("face", detect_faces_dnn), ("cat face", detect_cat_faces), ("person", detect_people))
 
 
 def track(info: source.SourceInfo, progress: Callable[[float], None]) -> SubjectTrack:
@@ -158,15 +152,30 @@ def track(info: source.SourceInfo, progress: Callable[[float], None]) -> Subject
     scale = min(1.0, DETECT_WIDTH / info.width)
     size = (max(2, int(round(info.width * scale))), max(2, int(round(info.height * scale))))
     samples: list[tuple[int, np.ndarray]] = []
-    reader = source.FrameReader(info)
-    try:
-        for n, (index, frame) in enumerate(reader.frames(wanted)):
+    # Samples need not be exact frames: frames no other frame refers to are not decoded at all, each
+    # sample is the first frame decoded at or after where it was wanted, and the decoder skips its
+    # deblocking filter (the detectors look at a small copy).
+    index_of = {p: i for i, p in enumerate(info.pts)}
+    pending = list(wanted)
+    with source.open_input(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONREF"
+        stream.codec_context.options = {"skip_loop_filter": "all"}
+        for frame in container.decode(stream):
+            index = index_of.get(frame.pts)
+            if index is None or index < pending[0]:
+                continue
             grey = frame.reformat(width=size[0], height=size[1], format="gray", interpolation="AREA")
             luma = np.frombuffer(grey.planes[0], np.uint8).reshape(size[1], grey.planes[0].line_size)[:, : size[0]]
             samples.append((index, cv2.equalizeHist(np.ascontiguousarray(luma))))
-            progress(0.5 * (n + 1) / len(wanted))
-    finally:
-        reader.close()
+            while pending and pending[0] <= index:
+                pending.pop(0)
+            progress(0.5 * (len(wanted) - len(pending)) / len(wanted))
+            if not pending:
+                break
+    if not samples:
+        raise EngineError("bad_input", "The input clip has no frames that could be decoded.")
     result = _build(samples, size, scale, float(info.rate))
     progress(1.0)
     return result
