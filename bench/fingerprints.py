@@ -1,7 +1,8 @@
 """Output fingerprints: the SHA-256 of what `manage.py edit_clip` writes for every engine bench case.
 
-Run with `make bench-fingerprints`. The local engine is deterministic (same input, prompt, seed and
-options give the same bytes), so a change that should not alter any output — a refactor, a speed-up
+Run with `make bench-fingerprints`. In its exact mode (`edit_clip --exact`, which this runs) the local
+engine gives the same bytes for the same input, prompt, seed and options, so a change that should
+not alter any output — a refactor, a speed-up
 that claims to be exact — is checked by running this before and after it and comparing the tables:
 
     make bench-fingerprints > before.txt   # on the old commit
@@ -38,7 +39,7 @@ def fingerprint(case: cases.Case, source: Path, info: media.ClipInfo) -> tuple[s
         return "skipped", planned
     mask = engine.make_mask(info.width, info.height) if case.mask else None
     dest = OUT / (case.name.lower().replace(" ", "-").replace("/", "-") + ".mp4")
-    command = engine.engine_command(case, source, dest, mask)
+    command = engine.engine_command(case, source, dest, mask, exact=True)
     done = subprocess.run(command, cwd=ROOT, env=engine.engine_env(), capture_output=True, text=True)
     if done.returncode != 0:
         return "failed", (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -587,3 +587,83 @@ def test_a_watermarked_review_playlist_is_stepped_through_compared_and_a_guest_h
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_a_background_is_replaced_with_a_reference_after_a_preview_on_the_paused_frame(
+    browser_page, live_server, private_media, monkeypatch, tmp_path
+):
+    """The studio's people edit end to end: a clip of a person, a reference image for the new
+    background, a preview on a paused frame, then the edit itself; both are checked against the
+    reference, and the screenshots are kept."""
+    import numpy as np
+    from PIL import Image
+
+    from editor.engines.local import people
+    from editor.storage import local_copy
+    from tests.media_factory import make_person_clip, read_frames
+
+    page = browser_page
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    clip = make_person_clip(tmp_path / "interview.mp4", frames=50, size=(640, 360), step=3)
+    reference = DATA / "chelsea_cat.png"
+    expected = people.fill(np.asarray(Image.open(reference).convert("RGB")), 1280, 720).astype(float)
+    corner = expected[:60, :60].mean(axis=(0, 1))
+    worker = start_worker(private_media, worker_id="browser-people")
+    try:
+        _administrator_logs_in(page, live_server, "compositor")
+        page.click("text=New project")
+        page.set_input_files("#id_file", str(clip))
+        page.click("#upload-form button[type=submit]")
+        page.wait_for_url(re.compile(r".*/projects/\d+/$"), timeout=60_000)
+        page.set_input_files("#id_image", str(reference))
+        page.click("button:text-is('Attach')")
+        page.wait_for_selector(".reference-pick input[name=references]")
+        page.check(".reference-pick input[name=references]")
+        page.fill("#id_prompt", "replace the background with the reference")
+        page.check("input[name=ratio][value='1280:720']")
+
+        # Pause the source at 1 s and ask for the preview with the editors' key.
+        page.evaluate(
+            """() => new Promise(done => { const v = document.getElementById('source-video');
+                 v.addEventListener('seeked', done, { once: true }); v.pause(); v.currentTime = 1.0; })"""
+        )
+        page.click("h2#references")
+        page.keyboard.press("p")
+        page.wait_for_selector("[data-preview][data-state=done]", timeout=30_000)
+        status = page.inner_text("[data-preview-status]")
+        assert status.startswith("At 1.00 s") and "People:" in status
+        shown = page.evaluate(
+            """() => { const img = document.querySelector('[data-preview-image]');
+                 const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+                 const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                 const d = g.getImageData(0, 0, 60, 60).data; const m = [0, 0, 0];
+                 for (let i = 0; i < d.length; i += 4) { m[0] += d[i]; m[1] += d[i + 1]; m[2] += d[i + 2]; }
+                 return { size: [img.naturalWidth, img.naturalHeight], corner: m.map(v => v / (d.length / 4)) }; }"""
+        )
+        assert shown["size"] == [1280, 720]
+        # The preview's corner is the reference's, not the clip's gradient.
+        assert np.abs(np.array(shown["corner"]) - corner).max() < 12
+        page.locator("[data-preview]").screenshot(path=str(ARTIFACTS / "people-preview.png"))
+
+        page.click("#edit-form button[type=submit]")
+        page.wait_for_selector(".edit-status.status-succeeded", timeout=180_000)
+        edit = Edit.objects.latest("created_at")
+        assert "background replaced by the reference" in edit.summary
+        assert "People: 1 person, in 100% of frames." in edit.notes
+        page.screenshot(path=str(ARTIFACTS / "people-result.png"), full_page=True)
+        with local_copy(edit.result.file) as path:
+            frame = list(read_frames(path))[25]
+        Image.fromarray(frame).save(ARTIFACTS / "people-result-frame.png")
+        assert np.abs(frame[:60, :60].astype(float).mean(axis=(0, 1)) - corner).max() < 12
+        # The result plays beside the original, with the wipe.
+        page.click(f"#edit-{edit.pk} .edit-status >> text=Compare")
+        page.wait_for_selector("[data-compare]")
+        assert _plays(page, 'video[data-role="a"]') and _plays(page, 'video[data-role="b"]')
+        page.select_option("#compare-mode", "wipe")
+        page.evaluate("() => document.querySelectorAll('[data-compare] video').forEach(v => { v.currentTime = 1.0; })")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "people-compare-wipe.png"), full_page=True)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
