@@ -1,5 +1,5 @@
-"""Where the subject is over a clip: faces, cat faces and people with OpenCV's bundled detectors,
-the most salient area when none is found.
+"""Where the subject is over a clip: faces (BlazeFace, see people.py), cat faces and people (OpenCV's
+bundled Haar cascade and HOG detector), the most salient area when none is found.
 
 Frames are sampled a few times a second at low resolution; the samples become a smooth track
 (held still when the subject barely moves), so a reframe follows the subject without jitter.
@@ -140,8 +140,9 @@ def detect_faces_dnn(gray: np.ndarray) -> Detection | None:
     return Detection(x + w / 2, y + h / 2, h)
 
 
-# BlazeFace finds frontal and turned faces down to the size the frontal-face Haar cascade found at
-# this sampling, so that cascade is not run after it.
+# BlazeFace finds frontal and turned faces; the frontal-face Haar cascade that used to follow it cost
+# a third of a track and is not run. A face too small for BlazeFace on the whole sample is followed
+# as a person (HOG) or as the most salient area.
 DETECTORS = (("face", detect_faces_dnn), ("cat face", detect_cat_faces), ("person", detect_people))
 
 
