@@ -31,6 +31,8 @@ import numpy as np
 from PIL import Image
 
 from editor.engines.base import EngineError
+from editor.engines.local.flow import global_shift
+from editor.engines.local.remove import inpaint
 
 MODEL_W, MODEL_H = 256, 144
 FACE_SIZE = 128
@@ -440,11 +442,14 @@ class PersonRemover:
     FEATHER = 0.006
     # A canvas larger than this many frames' area would be a long pan: positions are clamped to it.
     MAX_CANVAS = 4
+    # What no frame showed is inpainted at most this many pixels across (down to 1/8 of its size):
+    # a person's hole is larger than a painted one.
+    INPAINT_SIZE = 96
+    INPAINT_MAX_SHRINK = 8
 
-    def __init__(self, found: People, width: int, height: int, count: int):
+    def __init__(self, found: People, width: int, height: int):
         self.found = found
         self.width, self.height = width, height
-        self.count = count
         # The hole is made at the model's size (dilated there, then enlarged): it is grown far beyond
         # what refining the edge at full size would move.
         grow = max(1, round(self.GROW * MODEL_H))
@@ -474,7 +479,7 @@ class PersonRemover:
         if person.any() and not person.all():
             grey[cv2.dilate(person.view(np.uint8), np.ones((5, 5), np.uint8)) > 0] = grey[~person].mean()
         if self._previous is not None:
-            dx, dy = _global_shift(self._previous, grey)
+            dx, dy = global_shift(self._previous, grey)
             # The picture moved by (dx, dy): the camera moved the other way over the canvas.
             self._track = (self._track[0] - dx * self.width / MODEL_W, self._track[1] - dy * self.height / MODEL_H)
         self._previous = grey
@@ -537,7 +542,7 @@ class PersonRemover:
         missing = cv2.countNonZero(need)
         if missing:
             self.unfilled_pixels += missing
-            fill = inpaint(fill, need.astype(bool))
+            inpaint(fill, need.astype(bool), full_size=self.INPAINT_SIZE, max_shrink=self.INPAINT_MAX_SHRINK)
         alpha = cv2.GaussianBlur(hole_box.astype(np.float32), (0, 0), self.feather)
         out = rgb.copy()
         out[inside] = _over(fill, rgb[inside], alpha)
@@ -555,31 +560,3 @@ class PersonRemover:
             f"Person removed: {share:.0%} of what they covered never showed in any frame and was painted in "
             "from around it (it may look smeared there)."
         )
-
-
-def _global_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
-    (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
-    return float(dx), float(dy)
-
-
-INPAINT_SIZE = 96  # pixels across: a larger hole is inpainted smaller and enlarged
-
-
-def inpaint(picture: np.ndarray, need: np.ndarray) -> np.ndarray:
-    """Fill `need` from around it (OpenCV's Telea method); a large hole is inpainted smaller (it
-    smooths a large hole anyway) and only its pixels are taken from the enlarged result."""
-    ys, xs = np.nonzero(need)
-    span = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
-    factor = max(1, min(8, -(-span // INPAINT_SIZE)))
-    mask = need.astype(np.uint8) * 255
-    if factor == 1:
-        return cv2.inpaint(picture, mask, 5, cv2.INPAINT_TELEA)
-    h, w = need.shape
-    size = (max(8, w // factor), max(8, h // factor))
-    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-    small_need = cv2.dilate(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
-    filled = cv2.resize(cv2.inpaint(small, small_need, 3, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
-    out = picture.copy()
-    out[need] = filled[need]
-    return out

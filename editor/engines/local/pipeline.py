@@ -530,7 +530,7 @@ def _render_numpy(request, plan, info, line, camera: Camera, relight: Relight, t
     if effect is not None:
         found, name, amount, references, prepare = effect
         if name == "remove_person":
-            remover = people.PersonRemover(found, work_size[0], work_size[1], info.count)
+            remover = people.PersonRemover(found, work_size[0], work_size[1])
             _learn_people(remover, info, work_size, prepare)
             apply_people = remover.clean
         else:

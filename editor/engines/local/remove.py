@@ -51,6 +51,25 @@ MIN_NEW_PIXELS = 16
 MIN_NEW_SHARE = 0.002
 
 
+def inpaint(region: np.ndarray, need: np.ndarray, *, full_size: int = INPAINT_FULL_SIZE, max_shrink: int = INPAINT_MAX_SHRINK) -> None:
+    """Inpaint what no frame showed (`need`, bool), in place, with OpenCV's Telea method. Inpainting
+    smooths a large hole anyway, so one is inpainted smaller (at most `full_size` across, down to
+    1/`max_shrink` of its size) and enlarged; only the hole's pixels are taken from it."""
+    ys, xs = np.nonzero(need)
+    span = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+    factor = min(max_shrink, math.ceil(span / full_size))
+    if factor <= 1:
+        region[:] = cv2.inpaint(region, need.astype(np.uint8) * 255, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+        return
+    h, w = need.shape
+    size = (max(8, w // factor), max(8, h // factor))
+    small = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    small_need = cv2.resize(need.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)
+    small_need = cv2.dilate(small_need, np.ones((3, 3), np.uint8))
+    filled = cv2.resize(cv2.inpaint(small, small_need, INPAINT_SMALL_RADIUS, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+    np.copyto(region, filled, where=need[..., None])
+
+
 def load_mask(path: Path, width: int, height: int) -> np.ndarray:
     """Return the mask as a boolean array of the frame's size (True = remove)."""
     try:
@@ -205,23 +224,6 @@ class Remover:
         box_field = cv2.warpAffine(field, self.to_flow, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         return cv2.transform(box_field, self.enlarge)
 
-    def _inpaint(self, region: np.ndarray, need: np.ndarray) -> None:
-        """Inpaint what no frame showed. Inpainting smooths a large hole anyway, so one is inpainted
-        smaller (at most INPAINT_FULL_SIZE across, down to a quarter of its size) and enlarged."""
-        ys, xs = np.nonzero(need)
-        span = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
-        factor = min(INPAINT_MAX_SHRINK, math.ceil(span / INPAINT_FULL_SIZE))
-        if factor <= 1:
-            region[:] = cv2.inpaint(region, need.astype(np.uint8) * 255, INPAINT_RADIUS, cv2.INPAINT_TELEA)
-            return
-        h, w = need.shape
-        size = (max(8, w // factor), max(8, h // factor))
-        small = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-        small_need = cv2.resize(need.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)
-        small_need = cv2.dilate(small_need, np.ones((3, 3), np.uint8))
-        filled = cv2.resize(cv2.inpaint(small, small_need, INPAINT_SMALL_RADIUS, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
-        np.copyto(region, filled, where=need[..., None])
-
     def _shift(self, index: int, other_index: int) -> tuple[float, float]:
         """The background's overall motion from one frame to another (phase correlation on whole
         frames, in frame pixels); each pair is measured once, the way back is the same shift negated."""
@@ -317,7 +319,7 @@ class Remover:
         if need.any():
             around = np.zeros(self.area_hole.shape, bool)
             around[self.hole_in_area] = need
-            self._inpaint(area, around)
+            inpaint(area, around)
         # Everything filled lies in the hole: only its pixels are written back.
         yuv.paste(packed, yuv.from_rgb(area, self.colorspace), self.area, self.area_hole)
         return packed
