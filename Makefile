@@ -59,22 +59,22 @@ bench-batch: install
 bench-load: install
 	$(PY) -m tests.servers postgres redis -- $(PY) bench/load.py
 
-# Engine benchmark against Debian's ffmpeg (installed here for the comparison only, not at run time).
-.PHONY: bench-engine
-bench-engine: install
+# Debian's ffmpeg for the benchmarks (the comparison and the 30 s clip only, never at run time).
+.PHONY: ffmpeg
+ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  echo "Installing Debian's ffmpeg for the engine benchmark"; \
+	  echo "Installing Debian's ffmpeg for the benchmarks"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; fi; }
+
+# Engine benchmark against the ffmpeg command line.
+.PHONY: bench-engine
+bench-engine: install ffmpeg
 	$(PY) bench/engine.py
 
 # People edits, styles and the preview on one frame; what the reframe's subject track costs.
 .PHONY: bench-people
-bench-people: install
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  echo "Installing Debian's ffmpeg for the benchmark's 30 s clip"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; fi; }
+bench-people: install ffmpeg
 	$(PY) bench/people.py
 
 # SHA-256 of every engine bench case's output, to show that a change leaves the outputs byte-identical.
